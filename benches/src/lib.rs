@@ -1,0 +1,2 @@
+//! Shared packet fixtures for the benches.
+#![deny(unsafe_code)]

@@ -1,0 +1,1 @@
+//! Per-worker session table, TCP state machine, timers and port allocation.

@@ -1,0 +1,1 @@
+//! Safe RAII wrappers over DPDK: the only module in the workspace allowed `unsafe`.

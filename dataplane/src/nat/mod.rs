@@ -1,0 +1,1 @@
+//! Compiled NAT rules, the session-miss path, translations, hairpin, ICMP errors, fragments.

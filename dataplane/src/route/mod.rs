@@ -1,0 +1,1 @@
+//! Interfaces, longest-prefix-match routing and the neighbour (ARP) table.

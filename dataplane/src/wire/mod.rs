@@ -1,0 +1,1 @@
+//! Zero-copy, checked header views over byte slices, and checksum helpers.

@@ -1,0 +1,1 @@
+//! The poll-mode burst loop a worker lcore runs.
