@@ -170,6 +170,47 @@ proptest! {
         }
     }
 
+    /// Force the rewrite to land on a computed checksum of 0 (N16: sent as 0xFFFF).
+    #[test]
+    fn udp_rewrite_landing_on_zero_is_sent_as_ffff(
+        src in addr(), dst in addr(), sport in any::<u16>(), dport in any::<u16>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..64), new_src in addr(),
+    ) {
+        let r = UdpRepr { src_port: sport, dst_port: dport, payload: &payload };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut b, src, dst);
+        let mut p = UdpPacket::new_checked(&mut b[..]).unwrap();
+        let hc = p.checksum();
+        let addr_delta = Delta::ZERO.replace_addr(src, new_src);
+        // X = ~hc + addr_delta + ~sport = ~partial; the port making
+        // ~(X + new_port) == 0 is new_port = ~X = partial.
+        let partial = addr_delta.replace16(sport, 0).apply(hc);
+        let new_sport = partial;
+        let d = addr_delta.replace16(sport, new_sport);
+        // A net-zero rewrite cannot change hc (which emit never makes 0).
+        prop_assume!(!d.is_zero());
+        prop_assert_eq!(d.apply(hc), 0);
+        p.set_src_port(new_sport);
+        p.set_checksum(d.apply_udp(hc));
+        prop_assert_eq!(p.checksum(), 0xFFFF);
+        prop_assert!(p.verify_checksum(new_src, dst));
+        p.fill_checksum(new_src, dst);
+        prop_assert_eq!(p.checksum(), 0xFFFF);
+    }
+
+    #[test]
+    fn reverse_delta_restores_checksum(
+        src in addr(), dst in addr(), sport in any::<u16>(), new_src in addr(), new_sport in any::<u16>(),
+        payload in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let r = TcpRepr { src_port: sport, dst_port: 80, seq: 7, ack: 0, flags: 0x02, window: 1, urgent: 0, mss: None, payload: &payload };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut b, src, dst);
+        let hc = TcpPacket::new_checked(&b[..]).unwrap().checksum();
+        let d = Delta::ZERO.replace_addr(src, new_src).replace16(sport, new_sport);
+        prop_assert_eq!(d.reverse().apply(d.apply(hc)), hc);
+    }
+
     #[test]
     fn icmp_echo_ident_delta_equals_full_recompute(
         ident in any::<u16>(), seq in any::<u16>(), new_ident in any::<u16>(),
