@@ -20,6 +20,13 @@
 //!   exceeds one half and hashbrown rehashes tombstones in place instead of
 //!   growing: nothing allocates after `new`.
 //!
+//! Lifetime: a session is live (found by `lookup`, refreshed by
+//! `on_packet`) until `expire`, `remove` or a full-table `insert` frees it,
+//! even if its deadline has passed; the worker calls `expire` with a budget
+//! between bursts. `SessionId`s carry a generation, so a stale one is
+//! refused (`try_get` -> `None`, `on_packet` -> false) rather than aliasing
+//! the slot's next session.
+//!
 //! Full table (style principle 8): `insert` first frees one session whose
 //! deadline has passed, else the oldest transitory TCP session (half-open,
 //! closing or reset), else fails with [`InsertError::TableFull`]. Established
