@@ -597,3 +597,499 @@ fn parse_protocol(v: &str) -> Result<u8, ParseReason> {
     v.parse()
         .map_err(|_| ParseReason::InvalidProtocol(v.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ParseReason as R;
+
+    /// Parse and expect an error at `offset` with `reason`.
+    fn fails(line: &str, offset: usize, reason: ParseReason) {
+        let e = parse_rule(line).expect_err(line);
+        assert_eq!(e, RuleParseError { offset, reason }, "{line}");
+    }
+
+    fn off(line: &str, needle: &str) -> usize {
+        line.find(needle).expect(needle)
+    }
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn minimal_rule_defaults_to_accept() {
+        let s = parse_rule("chain=srcnat").unwrap();
+        assert_eq!(s, RuleSpec::new(Chain::SrcNat, Action::Accept));
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let s = parse_rule(
+            "chain=srcnat in-interface=!ether1 out-interface=ether2 in-interface-list=LAN \
+             out-interface-list=!WAN src-address=10.0.0.1 dst-address=!10.1.0.0/16 \
+             src-address-list=!blocked dst-address-list=servers dst-address-type=!local \
+             protocol=udp src-port=53 dst-port=!80,443,8000-8080 action=src-nat \
+             to-addresses=203.0.113.1-203.0.113.9 to-ports=1024-65535 disabled=yes \
+             comment=\"a \\\"quoted\\\" \\\\ comment\"",
+        )
+        .unwrap();
+        assert_eq!(s.chain, Chain::SrcNat);
+        assert_eq!(s.action, Action::SrcNat);
+        assert_eq!(s.in_interface, Some(Match::not("ether1".to_string())));
+        assert_eq!(s.out_interface, Some(Match::is("ether2".to_string())));
+        assert_eq!(s.in_interface_list, Some(Match::is("LAN".to_string())));
+        assert_eq!(s.out_interface_list, Some(Match::not("WAN".to_string())));
+        assert_eq!(
+            s.src_address,
+            Some(Match::is(AddressSpec::Addr(a("10.0.0.1"))))
+        );
+        assert_eq!(
+            s.dst_address,
+            Some(Match::not(AddressSpec::Prefix(a("10.1.0.0"), 16)))
+        );
+        assert_eq!(s.src_address_list, Some(Match::not("blocked".to_string())));
+        assert_eq!(s.dst_address_list, Some(Match::is("servers".to_string())));
+        assert_eq!(s.dst_address_type, Some(Match::not(AddressType::Local)));
+        assert_eq!(s.protocol, Some(Match::is(17)));
+        assert_eq!(s.src_port, Some(Match::is(vec![PortRange::single(53)])));
+        assert_eq!(
+            s.dst_port,
+            Some(Match::not(vec![
+                PortRange::single(80),
+                PortRange::single(443),
+                PortRange { lo: 8000, hi: 8080 }
+            ]))
+        );
+        assert_eq!(
+            s.to_addresses,
+            Some(AddressSpec::Range(a("203.0.113.1"), a("203.0.113.9")))
+        );
+        assert_eq!(
+            s.to_ports,
+            Some(PortRange {
+                lo: 1024,
+                hi: 65535
+            })
+        );
+        assert!(s.disabled);
+        assert_eq!(s.comment.as_deref(), Some("a \"quoted\" \\ comment"));
+    }
+
+    #[test]
+    fn whitespace_and_order_do_not_matter() {
+        let a = parse_rule("\t action=masquerade   chain=srcnat\n").unwrap();
+        let b = parse_rule("chain=srcnat action=masquerade").unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn quoted_names_and_negated_quoted_names() {
+        let s =
+            parse_rule("chain=srcnat in-interface=!\"my if\" src-address-list=\"!odd\"").unwrap();
+        assert_eq!(s.in_interface, Some(Match::not("my if".to_string())));
+        // Inside quotes '!' is part of the name.
+        assert_eq!(s.src_address_list, Some(Match::is("!odd".to_string())));
+    }
+
+    #[test]
+    fn protocol_numbers_and_names_are_the_same() {
+        let n = parse_rule("chain=dstnat protocol=6 dst-port=22 action=redirect").unwrap();
+        let t = parse_rule("chain=dstnat protocol=tcp dst-port=22 action=redirect").unwrap();
+        assert_eq!(n, t);
+        let s = parse_rule("chain=srcnat protocol=!47").unwrap();
+        assert_eq!(s.protocol, Some(Match::not(47)));
+        let s = parse_rule("chain=srcnat protocol=icmp").unwrap();
+        assert_eq!(s.protocol, Some(Match::is(1)));
+    }
+
+    #[test]
+    fn cidr_host_bits_are_cleared() {
+        let s = parse_rule("chain=srcnat src-address=192.168.88.77/24").unwrap();
+        assert_eq!(
+            s.src_address,
+            Some(Match::is(AddressSpec::Prefix(a("192.168.88.0"), 24)))
+        );
+        let s = parse_rule("chain=srcnat src-address=1.2.3.4/0").unwrap();
+        assert_eq!(
+            s.src_address,
+            Some(Match::is(AddressSpec::Prefix(a("0.0.0.0"), 0)))
+        );
+    }
+
+    #[test]
+    fn valid_action_chain_combinations() {
+        for ok in [
+            "chain=srcnat action=masquerade to-ports=10000-20000 protocol=udp",
+            "chain=srcnat action=src-nat to-addresses=203.0.113.5",
+            "chain=srcnat action=netmap to-addresses=203.0.113.0/24",
+            "chain=dstnat action=netmap to-addresses=10.0.0.0/24",
+            "chain=dstnat action=netmap to-addresses=10.0.0.7",
+            "chain=dstnat action=dst-nat to-ports=8080 protocol=tcp",
+            "chain=dstnat action=dst-nat to-addresses=10.0.0.1-10.0.0.4",
+            "chain=dstnat action=redirect",
+            "chain=dstnat action=redirect to-ports=53 protocol=udp dst-port=53",
+            "chain=dstnat action=accept",
+            "chain=srcnat action=accept",
+            "chain=srcnat comment=",
+        ] {
+            parse_rule(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn err_expected_key_value() {
+        fails("chain=srcnat foo", 13, R::ExpectedKeyValue("foo".into()));
+        fails("chain", 0, R::ExpectedKeyValue("chain".into()));
+    }
+
+    #[test]
+    fn err_unknown_key() {
+        let l = "chain=dstnat protocol=tcp dts-port=443 action=accept";
+        fails(l, off(l, "dts-port"), R::UnknownKey("dts-port".into()));
+        assert_eq!(
+            parse_rule(l).unwrap_err().to_string(),
+            "at byte 26: unknown key 'dts-port'"
+        );
+        fails("=x", 0, R::UnknownKey(String::new()));
+    }
+
+    #[test]
+    fn err_duplicate_key() {
+        let l = "chain=srcnat action=accept chain=dstnat";
+        fails(l, 27, R::DuplicateKey(Key::Chain));
+        assert_eq!(
+            R::DuplicateKey(Key::Chain).to_string(),
+            "duplicate key 'chain'"
+        );
+    }
+
+    #[test]
+    fn err_empty_value() {
+        fails("chain=", 6, R::EmptyValue(Key::Chain));
+        fails(
+            "chain=srcnat src-address=!",
+            25,
+            R::EmptyValue(Key::SrcAddress),
+        );
+        fails(
+            "chain=srcnat in-interface=\"\"",
+            26,
+            R::EmptyValue(Key::InInterface),
+        );
+    }
+
+    #[test]
+    fn err_quoting() {
+        let l = "chain=srcnat comment=\"abc";
+        fails(l, off(l, "\""), R::UnterminatedQuote);
+        let l = "chain=srcnat comment=\"abc\\";
+        fails(l, off(l, "\""), R::UnterminatedQuote);
+        let l = "chain=srcnat comment=\"a\\nb\"";
+        fails(l, off(l, "\\"), R::InvalidEscape('n'));
+        assert_eq!(
+            R::InvalidEscape('n').to_string(),
+            "invalid escape '\\n' in quoted value"
+        );
+        let l = "chain=srcnat comment=\"abc\"def";
+        fails(l, off(l, "def"), R::TrailingAfterQuote);
+    }
+
+    #[test]
+    fn err_negation_not_allowed() {
+        fails("chain=!srcnat", 6, R::NegationNotAllowed(Key::Chain));
+        let l = "chain=srcnat action=!masquerade";
+        fails(l, 20, R::NegationNotAllowed(Key::Action));
+        let l = "chain=srcnat disabled=!yes";
+        fails(l, 22, R::NegationNotAllowed(Key::Disabled));
+        assert_eq!(
+            R::NegationNotAllowed(Key::Action).to_string(),
+            "'action' cannot be negated"
+        );
+    }
+
+    #[test]
+    fn err_bad_chain_and_action() {
+        fails("chain=forward", 6, R::InvalidChain("forward".into()));
+        fails(
+            "chain=srcnat action=drop",
+            20,
+            R::InvalidAction("drop".into()),
+        );
+    }
+
+    #[test]
+    fn err_addresses() {
+        let l = "chain=srcnat src-address=10.0.0.0/33";
+        fails(l, 25, R::InvalidCidr("10.0.0.0/33".into()));
+        assert_eq!(
+            parse_rule(l).unwrap_err().reason.to_string(),
+            "invalid CIDR '10.0.0.0/33'"
+        );
+        for bad in [
+            "10.0.0.0/",
+            "10.0.0/8",
+            "10.0.0.0/+8",
+            "10.0.0.0/008",
+            "10.0.0.0/a",
+        ] {
+            let l = format!("chain=srcnat dst-address={bad}");
+            fails(&l, 25, R::InvalidCidr(bad.into()));
+        }
+        fails(
+            "chain=srcnat dst-address=10.0.0.256",
+            25,
+            R::InvalidAddress("10.0.0.256".into()),
+        );
+        fails(
+            "chain=srcnat dst-address=host.example",
+            25,
+            R::InvalidAddress("host.example".into()),
+        );
+        fails(
+            "chain=srcnat dst-address=10.0.0.9-10.0.0.1",
+            25,
+            R::InvalidAddressRange("10.0.0.9-10.0.0.1".into()),
+        );
+        fails(
+            "chain=srcnat dst-address=10.0.0.1-",
+            25,
+            R::InvalidAddressRange("10.0.0.1-".into()),
+        );
+        let l = "chain=srcnat action=src-nat to-addresses=1.2.3";
+        fails(l, off(l, "1.2.3"), R::InvalidAddress("1.2.3".into()));
+    }
+
+    #[test]
+    fn err_ports() {
+        let pre = "chain=dstnat protocol=tcp dst-port=";
+        for (bad, reason) in [
+            ("http", R::InvalidPort("http".into())),
+            ("65536", R::InvalidPort("65536".into())),
+            ("+80", R::InvalidPort("+80".into())),
+            ("80,", R::InvalidPort(String::new())),
+            ("80,,443", R::InvalidPort(String::new())),
+            ("-80", R::InvalidPort(String::new())),
+            ("100000", R::InvalidPort("100000".into())),
+            ("90-80", R::InvalidPortRange("90-80".into())),
+        ] {
+            fails(&format!("{pre}{bad}"), pre.len(), reason);
+        }
+        assert_eq!(
+            R::InvalidPortRange("90-80".into()).to_string(),
+            "invalid port range '90-80' (start after end)"
+        );
+        let l = "chain=dstnat protocol=tcp action=redirect to-ports=0";
+        fails(l, off(l, "0"), R::ZeroPort);
+        let l = "chain=dstnat protocol=tcp action=redirect to-ports=2-1";
+        fails(l, off(l, "2-1"), R::InvalidPortRange("2-1".into()));
+    }
+
+    #[test]
+    fn err_protocol_type_bool() {
+        fails(
+            "chain=srcnat protocol=tcpx",
+            22,
+            R::InvalidProtocol("tcpx".into()),
+        );
+        fails(
+            "chain=srcnat protocol=256",
+            22,
+            R::InvalidProtocol("256".into()),
+        );
+        fails(
+            "chain=srcnat protocol=TCP",
+            22,
+            R::InvalidProtocol("TCP".into()),
+        );
+        let l = "chain=srcnat dst-address-type=broadcast";
+        fails(l, 30, R::UnsupportedAddressType("broadcast".into()));
+        assert_eq!(
+            parse_rule(l).unwrap_err().reason.to_string(),
+            "unsupported dst-address-type 'broadcast' (only local)"
+        );
+        fails(
+            "chain=srcnat disabled=true",
+            22,
+            R::InvalidBool(Key::Disabled, "true".into()),
+        );
+    }
+
+    #[test]
+    fn err_missing_chain() {
+        fails("action=masquerade", 0, R::MissingChain);
+        fails("", 0, R::MissingChain);
+    }
+
+    #[test]
+    fn err_missing_targets() {
+        let l = "chain=dstnat protocol=tcp dst-port=443 action=dst-nat";
+        fails(l, off(l, "action"), R::MissingTarget(Action::DstNat));
+        assert_eq!(
+            parse_rule(l).unwrap_err().reason.to_string(),
+            "action=dst-nat requires to-addresses or to-ports"
+        );
+        let l = "chain=srcnat action=src-nat to-ports=1000 protocol=udp";
+        fails(l, off(l, "action"), R::MissingTarget(Action::SrcNat));
+        assert_eq!(
+            R::MissingTarget(Action::SrcNat).to_string(),
+            "action=src-nat requires to-addresses"
+        );
+        let l = "chain=dstnat action=netmap";
+        fails(l, off(l, "action"), R::MissingTarget(Action::Netmap));
+    }
+
+    #[test]
+    fn err_wrong_chain() {
+        for (l, act, msg) in [
+            (
+                "chain=dstnat action=src-nat to-addresses=1.2.3.4",
+                Action::SrcNat,
+                "src-nat only valid in chain=srcnat",
+            ),
+            (
+                "chain=dstnat action=masquerade",
+                Action::Masquerade,
+                "masquerade only valid in chain=srcnat",
+            ),
+            (
+                "chain=srcnat action=dst-nat to-addresses=1.2.3.4",
+                Action::DstNat,
+                "dst-nat only valid in chain=dstnat",
+            ),
+            (
+                "chain=srcnat action=redirect",
+                Action::Redirect,
+                "redirect only valid in chain=dstnat",
+            ),
+        ] {
+            let e = parse_rule(l).unwrap_err();
+            let chain = if l.contains("srcnat") {
+                Chain::SrcNat
+            } else {
+                Chain::DstNat
+            };
+            assert_eq!(e.offset, off(l, "action"), "{l}");
+            assert_eq!(e.reason, R::WrongChain(act, chain), "{l}");
+            assert_eq!(e.reason.to_string(), msg);
+        }
+    }
+
+    #[test]
+    fn err_out_interface_in_dstnat() {
+        let l = "chain=dstnat out-interface=wan action=accept";
+        fails(l, 13, R::OutInterfaceInDstnat(Key::OutInterface));
+        let l = "chain=dstnat action=accept out-interface-list=!WAN";
+        fails(
+            l,
+            off(l, "out-"),
+            R::OutInterfaceInDstnat(Key::OutInterfaceList),
+        );
+        assert_eq!(
+            R::OutInterfaceInDstnat(Key::OutInterface).to_string(),
+            "out-interface not valid in chain=dstnat (no routing decision yet)"
+        );
+    }
+
+    #[test]
+    fn err_ports_need_protocol() {
+        let l = "chain=dstnat dst-port=443 action=redirect";
+        fails(l, 13, R::PortsNeedProtocol(Key::DstPort));
+        assert_eq!(
+            parse_rule(l).unwrap_err().reason.to_string(),
+            "dst-port needs protocol=tcp or udp"
+        );
+        let l = "chain=srcnat protocol=icmp src-port=1";
+        fails(l, off(l, "src-port"), R::PortsNeedProtocol(Key::SrcPort));
+        // A negated protocol does not say which ports mean anything.
+        let l = "chain=srcnat protocol=!tcp dst-port=1";
+        fails(l, off(l, "dst-port"), R::PortsNeedProtocol(Key::DstPort));
+        let l = "chain=dstnat action=dst-nat to-ports=8080";
+        fails(l, off(l, "to-ports"), R::ToPortsNeedProtocol);
+        assert_eq!(
+            R::ToPortsNeedProtocol.to_string(),
+            "to-ports needs protocol=tcp or udp"
+        );
+    }
+
+    #[test]
+    fn err_target_not_allowed() {
+        let l = "chain=srcnat action=masquerade to-addresses=1.2.3.4";
+        fails(
+            l,
+            off(l, "to-addresses"),
+            R::TargetNotAllowed(Key::ToAddresses, Action::Masquerade),
+        );
+        assert_eq!(
+            parse_rule(l).unwrap_err().reason.to_string(),
+            "to-addresses not valid with action=masquerade"
+        );
+        let l = "chain=dstnat action=redirect to-addresses=1.2.3.4";
+        fails(
+            l,
+            off(l, "to-addresses"),
+            R::TargetNotAllowed(Key::ToAddresses, Action::Redirect),
+        );
+        let l = "chain=dstnat protocol=tcp to-ports=80";
+        fails(
+            l,
+            off(l, "to-ports"),
+            R::TargetNotAllowed(Key::ToPorts, Action::Accept),
+        );
+    }
+
+    #[test]
+    fn err_netmap_range() {
+        let l = "chain=srcnat action=netmap to-addresses=1.2.3.4-1.2.3.9";
+        let t = AddressSpec::Range(a("1.2.3.4"), a("1.2.3.9"));
+        fails(l, off(l, "to-addresses"), R::NetmapNeedsPrefix(t));
+        assert_eq!(
+            R::NetmapNeedsPrefix(t).to_string(),
+            "netmap to-addresses must be an address or CIDR, not '1.2.3.4-1.2.3.9'"
+        );
+    }
+
+    #[test]
+    fn check_catches_hand_built_specs() {
+        let mut s = RuleSpec::new(Chain::SrcNat, Action::Accept);
+        s.in_interface = Some(Match::is(String::new()));
+        assert_eq!(
+            s.check(),
+            Err((Key::InInterface, R::EmptyName(Key::InInterface)))
+        );
+        let mut s = RuleSpec::new(Chain::DstNat, Action::Accept);
+        s.protocol = Some(Match::is(6));
+        s.dst_port = Some(Match::is(vec![]));
+        assert_eq!(
+            s.check(),
+            Err((Key::DstPort, R::EmptyPortList(Key::DstPort)))
+        );
+        s.dst_port = Some(Match::is(vec![PortRange { lo: 9, hi: 1 }]));
+        assert_eq!(
+            s.check(),
+            Err((Key::DstPort, R::InvalidPortRange("9-1".into())))
+        );
+        let mut s = RuleSpec::new(Chain::DstNat, Action::Redirect);
+        s.protocol = Some(Match::is(17));
+        s.to_ports = Some(PortRange { lo: 0, hi: 5 });
+        assert_eq!(s.check(), Err((Key::ToPorts, R::ZeroPort)));
+    }
+
+    #[test]
+    fn never_panics_on_odd_input() {
+        for l in [
+            "\"",
+            "=",
+            "==",
+            "!",
+            "chain=\"",
+            "chain=srcnat comment=\"é\\é\"",
+            "é=é",
+            "chain=srcnat comment=\"\\\"",
+            "chain=srcnat\u{a0}action=accept",
+            "\\",
+        ] {
+            let _ = parse_rule(l);
+        }
+    }
+}
