@@ -21,6 +21,33 @@
 //! [`RuleSpec`] implements `Display` in RouterOS syntax and
 //! `parse_rule(&spec.to_string()) == Ok(spec)` for every valid spec.
 //!
+//! ```
+//! use dataplane::nat::rules::{compile, parse_rule, CompileContext, CompiledAction, PacketMeta};
+//! use std::net::Ipv4Addr;
+//!
+//! let mut ctx = CompileContext::new();
+//! ctx.add_interface("ether1", 0, 0b1).add_interface_list("LAN", 0b1);
+//! let fwd = parse_rule(
+//!     "chain=dstnat in-interface-list=LAN protocol=tcp dst-address=203.0.113.1 \
+//!      dst-port=443 action=dst-nat to-addresses=192.168.88.20",
+//! )
+//! .unwrap();
+//! let rules = compile(&[fwd], &ctx).unwrap();
+//! let pkt = PacketMeta {
+//!     in_if: 0,
+//!     out_if: None,
+//!     src: Ipv4Addr::new(192, 168, 88, 10),
+//!     dst: Ipv4Addr::new(203, 0, 113, 1),
+//!     proto: 6,
+//!     src_port: 50000,
+//!     dst_port: 443,
+//!     dst_is_local: true,
+//! };
+//! let hit = rules.match_dstnat(&pkt).unwrap();
+//! let CompiledAction::DstNat { addrs: Some(pool), ports: None } = *hit.action else { panic!() };
+//! assert_eq!(pool.pick(0x1234), Ipv4Addr::new(192, 168, 88, 20));
+//! ```
+//!
 //! Rule indices everywhere (hits, counters, compile errors) are positions in
 //! the slice given to [`compile`], disabled rules included, so `dpnat ctl`
 //! numbering matches RouterOS `print` numbering.
