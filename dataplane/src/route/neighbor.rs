@@ -191,7 +191,7 @@ struct Entry {
 
 const EMPTY_ENTRY: Entry = Entry {
     ip: 0,
-    mac: MacAddr([0; 6]),
+    mac: MacAddr::ZERO,
     ifindex: 0,
     resolved: false,
     probes: 0,
