@@ -51,6 +51,8 @@ pub enum DropReason {
     OutOfPorts,
     /// Per-subscriber session or port limit reached (N4).
     SubscriberLimit,
+    /// New session's original or reply key already belongs to another session.
+    SessionClash,
     /// Inbound packet with no mapping and no dst-nat rule, or refused by filtering (N6).
     NoMapping,
     /// Inbound packet refused by the address(-and-port)-dependent filter (N6).
@@ -109,6 +111,7 @@ impl DropReason {
         DropReason::SessionTableFull,
         DropReason::OutOfPorts,
         DropReason::SubscriberLimit,
+        DropReason::SessionClash,
         DropReason::NoMapping,
         DropReason::Filtered,
         DropReason::IcmpErrorNoSession,
@@ -149,6 +152,7 @@ impl DropReason {
             DropReason::SessionTableFull => "session_table_full",
             DropReason::OutOfPorts => "out_of_ports",
             DropReason::SubscriberLimit => "subscriber_limit",
+            DropReason::SessionClash => "session_clash",
             DropReason::NoMapping => "no_mapping",
             DropReason::Filtered => "filtered",
             DropReason::IcmpErrorNoSession => "icmp_error_no_session",
