@@ -92,7 +92,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in declaration order; index with `reason as usize`.
-    pub const ALL: [DropReason; 34] = [
+    pub const ALL: [DropReason; 35] = [
         DropReason::EthTruncated,
         DropReason::EthUnsupportedType,
         DropReason::ArpMalformed,

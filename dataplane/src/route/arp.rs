@@ -20,6 +20,7 @@ use std::net::Ipv4Addr;
 
 use super::neighbor::{Learn, NeighborTable};
 use super::{IfIndex, Interface, Interfaces, MacAddr};
+use crate::conntrack::Instant;
 use crate::stats::DropReason;
 use crate::wire::arp::{ArpOp, ArpPacket, ArpRepr};
 use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
@@ -90,7 +91,7 @@ pub fn handle_arp<T>(
     in_if: IfIndex,
     ifaces: &Interfaces,
     neighbors: &mut NeighborTable<T>,
-    now: u64,
+    now: Instant,
     reply_out: &mut [u8],
 ) -> ArpOutcome {
     let eth = match EthernetFrame::new_checked(frame_in) {
@@ -343,7 +344,14 @@ mod tests {
         let ifs = ifaces();
         let mut n = table();
         let mut out = [0xAAu8; MAX_ARP_FRAME_LEN];
-        let o = handle_arp(&request([192, 168, 88, 1]), 0, &ifs, &mut n, 5, &mut out);
+        let o = handle_arp(
+            &request([192, 168, 88, 1]),
+            0,
+            &ifs,
+            &mut n,
+            Instant(5),
+            &mut out,
+        );
         assert_eq!(
             o,
             ArpOutcome::Reply {
@@ -366,7 +374,7 @@ mod tests {
         want.extend_from_slice(&[0; 18]);
         assert_eq!(&out[..60], &want[..]);
         assert_eq!(&out[60..], &[0xAA; 4], "nothing written past the frame");
-        let e = n.get(Ipv4Addr::new(192, 168, 88, 10), 5).unwrap();
+        let e = n.get(Ipv4Addr::new(192, 168, 88, 10), Instant(5)).unwrap();
         assert_eq!(
             (e.mac, e.state, e.ifindex),
             (MacAddr(HOST_MAC), NeighborState::Reachable, 0)
@@ -382,7 +390,7 @@ mod tests {
         f.extend_from_slice(&[0x81, 0x00, 0x20, 0x64]); // PCP 1, VLAN 100
         f.extend_from_slice(&untagged[12..42]);
         let mut out = [0u8; MAX_ARP_FRAME_LEN];
-        let o = handle_arp(&f, 0, &ifs, &mut n, 0, &mut out);
+        let o = handle_arp(&f, 0, &ifs, &mut n, Instant(0), &mut out);
         assert!(matches!(o, ArpOutcome::Reply { len: 60, .. }), "{o:?}");
         assert_eq!(&out[12..18], &[0x81, 0x00, 0x20, 0x64, 0x08, 0x06]);
         assert_eq!(&out[18 + 6..18 + 8], &[0x00, 0x02]);
@@ -391,7 +399,7 @@ mod tests {
         let mut n2 = table();
         let mut small = [0u8; 59];
         assert_eq!(
-            handle_arp(&f, 0, &ifs, &mut n2, 0, &mut small),
+            handle_arp(&f, 0, &ifs, &mut n2, Instant(0), &mut small),
             ArpOutcome::Ignored(ArpIgnore::BufferTooSmall)
         );
         assert!(n2.is_empty());
@@ -403,21 +411,49 @@ mod tests {
         let mut n = table();
         let mut out = [0u8; 64];
         assert_eq!(
-            handle_arp(&request([192, 168, 88, 7]), 0, &ifs, &mut n, 0, &mut out),
+            handle_arp(
+                &request([192, 168, 88, 7]),
+                0,
+                &ifs,
+                &mut n,
+                Instant(0),
+                &mut out
+            ),
             ArpOutcome::Ignored(ArpIgnore::NotForUs)
         );
         // Our WAN address asked on the LAN: not answered there (arp_ignore=1),
         // and the LAN sender is off the WAN's subnets.
         assert_eq!(
-            handle_arp(&request([203, 0, 113, 2]), 0, &ifs, &mut n, 0, &mut out),
+            handle_arp(
+                &request([203, 0, 113, 2]),
+                0,
+                &ifs,
+                &mut n,
+                Instant(0),
+                &mut out
+            ),
             ArpOutcome::Ignored(ArpIgnore::NotForUs)
         );
         assert_eq!(
-            handle_arp(&request([203, 0, 113, 2]), 1, &ifs, &mut n, 0, &mut out),
+            handle_arp(
+                &request([203, 0, 113, 2]),
+                1,
+                &ifs,
+                &mut n,
+                Instant(0),
+                &mut out
+            ),
             ArpOutcome::Ignored(ArpIgnore::SenderNotOnLink)
         );
         assert_eq!(
-            handle_arp(&request([192, 168, 88, 1]), 9, &ifs, &mut n, 0, &mut out),
+            handle_arp(
+                &request([192, 168, 88, 1]),
+                9,
+                &ifs,
+                &mut n,
+                Instant(0),
+                &mut out
+            ),
             ArpOutcome::Ignored(ArpIgnore::UnknownInterface)
         );
         assert!(n.is_empty(), "nothing learned");
@@ -432,11 +468,18 @@ mod tests {
             Ipv4Addr::new(192, 168, 88, 10),
             MacAddr([2, 9, 9, 9, 9, 9]),
             0,
-            0,
+            Instant(0),
             true,
         );
         let mut out = [0u8; 64];
-        let o = handle_arp(&request([192, 168, 88, 7]), 0, &ifs, &mut n, 100, &mut out);
+        let o = handle_arp(
+            &request([192, 168, 88, 7]),
+            0,
+            &ifs,
+            &mut n,
+            Instant(100),
+            &mut out,
+        );
         assert_eq!(
             o,
             ArpOutcome::Learned {
@@ -444,8 +487,10 @@ mod tests {
                 learn: Learn::Updated
             }
         );
-        let e = n.get(Ipv4Addr::new(192, 168, 88, 10), 100).unwrap();
-        assert_eq!((e.mac, e.updated_at), (MacAddr(HOST_MAC), 100));
+        let e = n
+            .get(Ipv4Addr::new(192, 168, 88, 10), Instant(100))
+            .unwrap();
+        assert_eq!((e.mac, e.updated_at), (MacAddr(HOST_MAC), Instant(100)));
     }
 
     fn reply_from(spa: [u8; 4], sha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
@@ -465,8 +510,8 @@ mod tests {
         let ifs = ifaces();
         let mut n = table();
         let gw = Ipv4Addr::new(203, 0, 113, 1);
-        n.hold(gw, 1, 7, 0);
-        n.hold(gw, 1, 8, 0);
+        n.hold(gw, 1, 7, Instant(0));
+        n.hold(gw, 1, 8, Instant(0));
         let mut out = [0u8; 64];
         let mac = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
         let o = handle_arp(
@@ -474,7 +519,7 @@ mod tests {
             1,
             &ifs,
             &mut n,
-            10,
+            Instant(10),
             &mut out,
         );
         assert_eq!(
@@ -494,12 +539,12 @@ mod tests {
                 1,
                 &ifs,
                 &mut n,
-                10,
+                Instant(10),
                 &mut out
             ),
             ArpOutcome::Ignored(ArpIgnore::NotForUs)
         );
-        assert!(n.get(Ipv4Addr::new(203, 0, 113, 9), 10).is_none());
+        assert!(n.get(Ipv4Addr::new(203, 0, 113, 9), Instant(10)).is_none());
     }
 
     #[test]
@@ -510,25 +555,25 @@ mod tests {
         let mut f = request([192, 168, 88, 1]);
         f[22] |= 1; // multicast sha
         assert_eq!(
-            handle_arp(&f, 0, &ifs, &mut n, 0, &mut out),
+            handle_arp(&f, 0, &ifs, &mut n, Instant(0), &mut out),
             ArpOutcome::Ignored(ArpIgnore::BadSender)
         );
         let mut f = request([192, 168, 88, 1]);
         f[28..32].copy_from_slice(&[192, 168, 88, 1]); // claims our address
         assert_eq!(
-            handle_arp(&f, 0, &ifs, &mut n, 0, &mut out),
+            handle_arp(&f, 0, &ifs, &mut n, Instant(0), &mut out),
             ArpOutcome::Ignored(ArpIgnore::Conflict)
         );
         let mut f = request([192, 168, 88, 1]);
         f[28..32].copy_from_slice(&[192, 168, 88, 255]);
         assert_eq!(
-            handle_arp(&f, 0, &ifs, &mut n, 0, &mut out),
+            handle_arp(&f, 0, &ifs, &mut n, Instant(0), &mut out),
             ArpOutcome::Ignored(ArpIgnore::BadSender)
         );
         let mut f = request([192, 168, 88, 1]);
         f[28..32].copy_from_slice(&[10, 0, 0, 1]);
         assert_eq!(
-            handle_arp(&f, 0, &ifs, &mut n, 0, &mut out),
+            handle_arp(&f, 0, &ifs, &mut n, Instant(0), &mut out),
             ArpOutcome::Ignored(ArpIgnore::SenderNotOnLink)
         );
         assert!(n.is_empty());
@@ -541,7 +586,7 @@ mod tests {
         let mut f = request([192, 168, 88, 1]);
         f[28..32].copy_from_slice(&[0, 0, 0, 0]);
         let mut out = [0u8; 64];
-        let o = handle_arp(&f, 0, &ifs, &mut n, 0, &mut out);
+        let o = handle_arp(&f, 0, &ifs, &mut n, Instant(0), &mut out);
         assert_eq!(
             o,
             ArpOutcome::Reply {
@@ -559,7 +604,7 @@ mod tests {
         let ifs = ifaces();
         let mut n = table();
         let mut out = [0u8; 64];
-        let o = handle_arp(&[0u8; 10], 0, &ifs, &mut n, 0, &mut out);
+        let o = handle_arp(&[0u8; 10], 0, &ifs, &mut n, Instant(0), &mut out);
         assert_eq!(
             o,
             ArpOutcome::Ignored(ArpIgnore::Malformed(ParseError::EthTruncated))
@@ -569,14 +614,14 @@ mod tests {
             DropReason::EthTruncated
         );
         let f = request([192, 168, 88, 1]);
-        let o = handle_arp(&f[..40], 0, &ifs, &mut n, 0, &mut out);
+        let o = handle_arp(&f[..40], 0, &ifs, &mut n, Instant(0), &mut out);
         assert_eq!(
             o,
             ArpOutcome::Ignored(ArpIgnore::Malformed(ParseError::ArpTruncated))
         );
         let mut g = f.clone();
         g[21] = 3; // RARP request
-        let o = handle_arp(&g, 0, &ifs, &mut n, 0, &mut out);
+        let o = handle_arp(&g, 0, &ifs, &mut n, Instant(0), &mut out);
         assert_eq!(
             o,
             ArpOutcome::Ignored(ArpIgnore::Malformed(ParseError::ArpBadOp))
@@ -588,12 +633,12 @@ mod tests {
         let mut g = f.clone();
         g[12..14].copy_from_slice(&[0x08, 0x00]);
         assert_eq!(
-            handle_arp(&g, 0, &ifs, &mut n, 0, &mut out),
+            handle_arp(&g, 0, &ifs, &mut n, Instant(0), &mut out),
             ArpOutcome::Ignored(ArpIgnore::NotArp)
         );
         // Every truncation of a valid request is handled without panicking.
         for len in 0..f.len() {
-            let _ = handle_arp(&f[..len], 0, &ifs, &mut n, 0, &mut out);
+            let _ = handle_arp(&f[..len], 0, &ifs, &mut n, Instant(0), &mut out);
         }
     }
 
