@@ -142,12 +142,10 @@ fn forward_to_unresolved_gateway_then_release_in_order() {
         }
     );
     let mut released = [0u32; 4];
-    let mut n = 0;
     let r = neigh.release(gw).unwrap();
     assert_eq!((r.mac(), r.ifindex()), (MacAddr(GW_MAC), 1));
-    for p in r {
-        released[n] = p;
-        n += 1;
+    for (slot, p) in released.iter_mut().zip(r) {
+        *slot = p;
     }
     assert_eq!(released, [0, 1, 2, 3]);
     assert_eq!(
