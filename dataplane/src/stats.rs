@@ -48,6 +48,8 @@ pub enum DropReason {
     OutOfPorts,
     /// Per-subscriber session or port limit reached (N4).
     SubscriberLimit,
+    /// New session's original or reply key already belongs to another session.
+    SessionClash,
     /// Inbound packet with no mapping and no dst-nat rule, or refused by filtering (N6).
     NoMapping,
     /// Inbound packet refused by the address(-and-port)-dependent filter (N6).
@@ -87,7 +89,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in declaration order; index with `reason as usize`.
-    pub const ALL: [DropReason; 33] = [
+    pub const ALL: [DropReason; 34] = [
         DropReason::EthTruncated,
         DropReason::EthUnsupportedType,
         DropReason::ArpMalformed,
@@ -105,6 +107,7 @@ impl DropReason {
         DropReason::SessionTableFull,
         DropReason::OutOfPorts,
         DropReason::SubscriberLimit,
+        DropReason::SessionClash,
         DropReason::NoMapping,
         DropReason::Filtered,
         DropReason::IcmpErrorNoSession,
@@ -144,6 +147,7 @@ impl DropReason {
             DropReason::SessionTableFull => "session_table_full",
             DropReason::OutOfPorts => "out_of_ports",
             DropReason::SubscriberLimit => "subscriber_limit",
+            DropReason::SessionClash => "session_clash",
             DropReason::NoMapping => "no_mapping",
             DropReason::Filtered => "filtered",
             DropReason::IcmpErrorNoSession => "icmp_error_no_session",

@@ -1,1 +1,27 @@
 //! Per-worker session table, TCP state machine, timers and port allocation.
+//!
+//! - [`Instant`] / [`Timeouts`]: injected millisecond time and the idle
+//!   timeouts (N7-N10); nothing here reads a clock.
+//! - [`FlowKey`]: the 5-tuple and its keyed hash, computed once per packet.
+//! - [`SessionTable`]: bounded, preallocated, both-keys-indexed sessions with
+//!   O(1) LRU expiry per timer class and the full-table policy.
+//! - [`tcp`]: the TCP state machine (its module docs list the states).
+//! - [`ports`]: endpoint-independent mappings and per-worker port allocation
+//!   (N1-N5).
+//!
+//! Ownership: each worker owns one `SessionTable` and one `ports::Mappings`
+//! over its own slice of the external port range, so a return packet has
+//! exactly one owner ([`ports::WorkerSlice::owner_of`]). Nothing here is
+//! shared or locked, and nothing allocates after construction.
+
+pub mod key;
+pub mod ports;
+pub mod table;
+pub mod tcp;
+pub mod time;
+
+pub use key::{random_seed, FlowKey};
+pub use ports::{AllocError, Mappings, PortConfig, PortRange, WorkerSlice};
+pub use table::{Dir, InsertError, Session, SessionId, SessionTable, TableStats, TimerClass};
+pub use tcp::TcpState;
+pub use time::{Instant, Timeouts};
