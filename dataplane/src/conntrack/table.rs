@@ -534,10 +534,12 @@ impl<T> SessionTable<T> {
         if !refresh {
             return true;
         }
-        // Never move a deadline backwards, so each list stays sorted.
-        s.refreshed = s.refreshed.max(now);
-        s.class = class;
         self.unlink(id.index);
+        if let Some(s) = self.slots[id.index as usize].session.as_mut() {
+            // Never move a deadline backwards, so each list stays sorted.
+            s.refreshed = s.refreshed.max(now);
+            s.class = class;
+        }
         self.push_tail(class, id.index);
         true
     }
