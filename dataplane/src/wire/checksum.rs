@@ -6,8 +6,9 @@
 //! with a zero low byte). Ones-complement addition is addition modulo
 //! 0xFFFF with end-around carry, so:
 //! * words may be summed in any order and in any width that is a multiple of
-//!   16 bits (2^64 ≡ 2^32 ≡ 2^16 ≡ 1 mod 0xFFFF), which is why [`sum`] adds 8
-//!   bytes at a time into a u64 with end-around carry;
+//!   16 bits (2^32 ≡ 2^16 ≡ 1 mod 0xFFFF), and in either byte order (the sum
+//!   of byte-swapped words is the byte-swapped sum), which is why [`sum`]
+//!   adds 32-bit halves of 8-byte little-endian loads into u64 accumulators;
 //! * a sum over nonzero data folds to a value in `1..=0xFFFF`, never 0, so a
 //!   full recompute never yields the checksum 0xFFFF.
 //!
@@ -32,32 +33,44 @@ use std::net::Ipv4Addr;
 /// sums (and [`pseudo_header_sum`]) together in a u32 without overflow before
 /// calling [`fold`]. Sums of consecutive slices may only be added if every
 /// slice but the last has even length.
+///
+/// Speed: 16 bytes per iteration into two independent u64 accumulators,
+/// each 8-byte load split into two 32-bit halves so no carry needs
+/// propagating (an accumulator cannot overflow below 32 GiB of input). Loads
+/// are little-endian, which is free on x86/ARM: the ones-complement sum of
+/// byte-swapped words is the byte-swapped sum, so one swap at the end gives
+/// the big-endian result.
 #[inline]
 pub fn sum(data: &[u8]) -> u32 {
-    let mut acc: u64 = 0;
-    let mut chunks = data.chunks_exact(8);
+    #[inline(always)]
+    fn halves(c: &[u8]) -> u64 {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        (w >> 32) + (w & 0xFFFF_FFFF)
+    }
+    let (mut a, mut b): (u64, u64) = (0, 0);
+    let mut chunks = data.chunks_exact(16);
     for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let (s, carry) = acc.overflowing_add(w);
-        acc = s + carry as u64;
+        a += halves(&c[..8]);
+        b += halves(&c[8..]);
     }
-    let rest = chunks.remainder();
-    let mut tail: u64 = 0;
-    let mut i = 0;
+    let mut rest = chunks.remainder();
+    if rest.len() >= 8 {
+        a += halves(rest);
+        rest = &rest[8..];
+    }
     if rest.len() >= 4 {
-        tail += u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as u64;
-        i = 4;
+        a += u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as u64;
+        rest = &rest[4..];
     }
-    if rest.len() - i >= 2 {
-        tail += u16::from_be_bytes([rest[i], rest[i + 1]]) as u64;
-        i += 2;
+    if rest.len() >= 2 {
+        b += u16::from_le_bytes([rest[0], rest[1]]) as u64;
+        rest = &rest[2..];
     }
-    if rest.len() > i {
-        tail += (rest[i] as u64) << 8;
+    if let [last] = rest {
+        // Padded with a zero low byte in network order: the low byte of an LE word.
+        b += *last as u64;
     }
-    let (s, carry) = acc.overflowing_add(tail);
-    acc = s + carry as u64;
-    fold64(acc) as u32
+    fold64(a + b).swap_bytes() as u32
 }
 
 #[inline(always)]
@@ -129,6 +142,15 @@ impl Delta {
     #[must_use]
     pub const fn add(self, other: Delta) -> Delta {
         Delta(fold(self.0 as u32 + other.0 as u32))
+    }
+
+    /// The delta of the inverse rewrite (every `new` back to `old`): the
+    /// ones-complement negation, since `~(~m + m') = m + ~m'`. Lets the reply
+    /// direction of a session reuse the original direction's delta.
+    #[inline]
+    #[must_use]
+    pub const fn reverse(self) -> Delta {
+        Delta(!self.0)
     }
 
     /// True if applying this delta changes nothing (its sum is +0 or -0).
@@ -256,6 +278,20 @@ mod tests {
         data[12..16].copy_from_slice(&new.to_be_bytes());
         let d = Delta::ZERO.replace32(old, new);
         assert_eq!(d.apply(before), checksum(&data));
+    }
+
+    #[test]
+    fn delta_reverse_undoes() {
+        let mut data: Vec<u8> = (0..40u32).map(|i| (i * 53 + 1) as u8).collect();
+        let before = checksum(&data);
+        let d = Delta::ZERO
+            .replace_addr(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(203, 0, 113, 9))
+            .replace16(0x1234, 0x0400);
+        let after = d.apply(before);
+        assert_eq!(d.reverse().apply(after), before);
+        assert!(Delta::ZERO.reverse().is_zero());
+        data[0] ^= 1;
+        let _ = data;
     }
 
     #[test]

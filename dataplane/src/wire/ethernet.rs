@@ -33,7 +33,10 @@ impl MacAddr {
     pub const BROADCAST: MacAddr = MacAddr([0xFF; 6]);
     pub const ZERO: MacAddr = MacAddr([0; 6]);
 
-    /// Copies from a slice. # Panics if `b` is not 6 bytes long.
+    /// Copies from a slice.
+    ///
+    /// # Panics
+    /// If `b` is not 6 bytes long.
     pub fn from_bytes(b: &[u8]) -> MacAddr {
         let mut a = [0u8; 6];
         a.copy_from_slice(b);

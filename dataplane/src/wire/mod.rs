@@ -192,6 +192,29 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Source and destination port of a TCP or UDP header, from its first 4
+/// bytes only. For the L4 header quoted in an ICMP error, which is often just
+/// 8 bytes long and so too short for the TCP/UDP views.
+pub fn l4_ports(l4: &[u8]) -> Option<(u16, u16)> {
+    match l4 {
+        [a, b, c, d, ..] => Some((u16::from_be_bytes([*a, *b]), u16::from_be_bytes([*c, *d]))),
+        _ => None,
+    }
+}
+
+/// Writes the ports of a (possibly truncated) TCP/UDP header; false if shorter than 4 bytes.
+/// Checksums are the caller's to patch.
+pub fn set_l4_ports(l4: &mut [u8], src: u16, dst: u16) -> bool {
+    match l4 {
+        [a, b, c, d, ..] => {
+            [*a, *b] = src.to_be_bytes();
+            [*c, *d] = dst.to_be_bytes();
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Reads a big-endian u16 at `at`. Callers guarantee the bounds (checked views).
 #[inline(always)]
 pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
@@ -245,5 +268,15 @@ mod tests {
             ParseError::Ipv4TotalLenTooSmall.reason(),
             DropReason::Ipv4BadTotalLen
         );
+    }
+
+    #[test]
+    fn l4_ports_on_short_headers() {
+        assert_eq!(l4_ports(&[0x9c, 0x40, 0x82, 0x9a]), Some((40000, 33434)));
+        assert_eq!(l4_ports(&[0x9c, 0x40, 0x82]), None);
+        let mut b = [0u8; 8];
+        assert!(set_l4_ports(&mut b, 1024, 53));
+        assert_eq!(b, [0x04, 0x00, 0x00, 0x35, 0, 0, 0, 0]);
+        assert!(!set_l4_ports(&mut b[..3], 1, 2));
     }
 }
