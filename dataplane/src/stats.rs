@@ -17,6 +17,9 @@ pub enum DropReason {
     EthUnsupportedType,
     /// ARP packet malformed or not Ethernet/IPv4.
     ArpMalformed,
+    /// Well-formed ARP we do not act on: for another host, unsolicited, or
+    /// from a sender we refuse to learn (off-link, conflicting, bad MAC).
+    ArpIgnored,
     // --- IPv4 header validation (RFC 1812 5.2.2) ---
     /// Buffer shorter than the IPv4 header or total length.
     Ipv4Truncated,
@@ -89,10 +92,11 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in declaration order; index with `reason as usize`.
-    pub const ALL: [DropReason; 34] = [
+    pub const ALL: [DropReason; 35] = [
         DropReason::EthTruncated,
         DropReason::EthUnsupportedType,
         DropReason::ArpMalformed,
+        DropReason::ArpIgnored,
         DropReason::Ipv4Truncated,
         DropReason::Ipv4BadVersion,
         DropReason::Ipv4BadHeaderLen,
@@ -133,6 +137,7 @@ impl DropReason {
             DropReason::EthTruncated => "eth_truncated",
             DropReason::EthUnsupportedType => "eth_unsupported_type",
             DropReason::ArpMalformed => "arp_malformed",
+            DropReason::ArpIgnored => "arp_ignored",
             DropReason::Ipv4Truncated => "ipv4_truncated",
             DropReason::Ipv4BadVersion => "ipv4_bad_version",
             DropReason::Ipv4BadHeaderLen => "ipv4_bad_header_len",

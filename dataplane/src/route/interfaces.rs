@@ -240,7 +240,7 @@ impl InterfacesBuilder {
                 mtu,
             });
         }
-        if mac_bytes(&mac) == [0; 6] || mac_bytes(&mac)[0] & 1 != 0 {
+        if mac == MacAddr::ZERO || mac.is_multicast() {
             return Err(InterfaceError::BadMac {
                 name: name.to_owned(),
             });
@@ -285,10 +285,6 @@ impl InterfacesBuilder {
             lists: self.lists,
         })
     }
-}
-
-fn mac_bytes(mac: &MacAddr) -> [u8; 6] {
-    mac.0
 }
 
 fn usable_host_addr(c: &Ipv4Cidr) -> bool {

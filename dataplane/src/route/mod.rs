@@ -13,7 +13,7 @@
 //! thread and never mutated (they are `Send + Sync` and shared read-only by
 //! the workers); [`NeighborTable`] is per worker and never allocates after
 //! construction.
-
+pub mod arp;
 pub mod fib;
 pub mod interfaces;
 pub mod neighbor;
@@ -26,10 +26,7 @@ pub use fib::{Fib, FibError, NextHop, Route, RouteKind, StaticRoute};
 pub use interfaces::{Interface, InterfaceError, InterfaceLists, Interfaces, InterfacesBuilder};
 pub use neighbor::{NeighborConfig, NeighborState, NeighborTable};
 
-/// Ethernet MAC address. Stand-in until `wire::ethernet::MacAddr` is merged;
-/// same shape (a `[u8; 6]` newtype) so switching is a one-line change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct MacAddr(pub [u8; 6]);
+pub use crate::wire::ethernet::MacAddr;
 
 /// Dataplane interface index: dense, assigned in configuration order (0, 1, ...).
 pub type IfIndex = u16;

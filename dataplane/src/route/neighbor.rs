@@ -21,12 +21,13 @@
 //!   `max_incomplete` may exist, so an address scan cannot flush the
 //!   neighbours that carry real traffic.
 //!
-//! Time is milliseconds (`now: u64`, the value inside `conntrack::Instant`).
+//! Time is the injected [`Instant`] (milliseconds); nothing reads a clock.
 //! Tables are per worker; nothing here is shared.
 
 use std::net::Ipv4Addr;
 
 use super::{IfIndex, MacAddr};
+use crate::conntrack::Instant;
 use crate::stats::DropReason;
 
 /// Sizing and timers.
@@ -159,7 +160,7 @@ pub struct Neighbor {
     pub ifindex: IfIndex,
     pub state: NeighborState,
     /// Last confirmation (or creation, while Incomplete), ms.
-    pub updated_at: u64,
+    pub updated_at: Instant,
     pub held: usize,
 }
 
@@ -180,8 +181,8 @@ struct Entry {
     /// Incomplete or Reachable; Stale is derived from `updated_at`.
     resolved: bool,
     probes: u8,
-    updated_at: u64,
-    last_request: u64,
+    updated_at: Instant,
+    last_request: Instant,
     q_head: u16,
     q_len: u16,
     list: List,
@@ -191,12 +192,12 @@ struct Entry {
 
 const EMPTY_ENTRY: Entry = Entry {
     ip: 0,
-    mac: MacAddr([0; 6]),
+    mac: MacAddr::ZERO,
     ifindex: 0,
     resolved: false,
     probes: 0,
-    updated_at: 0,
-    last_request: 0,
+    updated_at: Instant::ZERO,
+    last_request: Instant::ZERO,
     q_head: 0,
     q_len: 0,
     list: List::Free,
@@ -301,7 +302,7 @@ impl<T> NeighborTable<T> {
     /// (rate-limited); a Stale entry whose probes ran out is deleted and
     /// reported Unresolved.
     #[inline]
-    pub fn resolve(&mut self, ip: Ipv4Addr, now: u64) -> Resolve {
+    pub fn resolve(&mut self, ip: Ipv4Addr, now: Instant) -> Resolve {
         let Some(i) = self.find(ip) else {
             return Resolve::Unresolved;
         };
@@ -328,7 +329,7 @@ impl<T> NeighborTable<T> {
 
     /// Holds `pkt` until `ip` (reached through `ifindex`) resolves, creating
     /// an Incomplete entry if needed. Call after [`Resolve::Unresolved`].
-    pub fn hold(&mut self, ip: Ipv4Addr, ifindex: IfIndex, pkt: T, now: u64) -> Hold<T> {
+    pub fn hold(&mut self, ip: Ipv4Addr, ifindex: IfIndex, pkt: T, now: Instant) -> Hold<T> {
         let i = match self.find(ip) {
             Some(i) => i,
             None => {
@@ -378,7 +379,7 @@ impl<T> NeighborTable<T> {
         ip: Ipv4Addr,
         mac: MacAddr,
         ifindex: IfIndex,
-        now: u64,
+        now: Instant,
         create: bool,
     ) -> Learn {
         let (i, outcome) = match self.find(ip) {
@@ -435,7 +436,12 @@ impl<T> NeighborTable<T> {
     /// Retries and gives up on Incomplete entries whose retry interval
     /// passed, oldest first, handling at most `budget` entries. Returns the
     /// number handled. Cost is O(work), independent of table size.
-    pub fn poll(&mut self, now: u64, budget: usize, mut on: impl FnMut(NeighborEvent<T>)) -> usize {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        budget: usize,
+        mut on: impl FnMut(NeighborEvent<T>),
+    ) -> usize {
         let mut done = 0;
         while done < budget {
             let i = self.lists[List::Pending as usize].head;
@@ -472,12 +478,12 @@ impl<T> NeighborTable<T> {
     // ---- management ----
 
     /// A copy of the entry for `ip`.
-    pub fn get(&self, ip: Ipv4Addr, now: u64) -> Option<Neighbor> {
+    pub fn get(&self, ip: Ipv4Addr, now: Instant) -> Option<Neighbor> {
         self.find(ip).map(|i| self.view(i, now))
     }
 
     /// All entries (for the CLI), most recently confirmed first, then Incomplete ones.
-    pub fn iter(&self, now: u64) -> impl Iterator<Item = Neighbor> + '_ {
+    pub fn iter(&self, now: Instant) -> impl Iterator<Item = Neighbor> + '_ {
         let walk = |start: u32| {
             let mut i = start;
             std::iter::from_fn(move || {
@@ -506,7 +512,7 @@ impl<T> NeighborTable<T> {
         true
     }
 
-    fn view(&self, i: usize, now: u64) -> Neighbor {
+    fn view(&self, i: usize, now: Instant) -> Neighbor {
         let e = &self.entries[i];
         Neighbor {
             ip: Ipv4Addr::from(e.ip),
@@ -726,6 +732,10 @@ impl<T> Iterator for Release<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ms(v: u64) -> Instant {
+        Instant(v)
+    }
     use proptest::prelude::*;
     use std::collections::HashMap;
 
@@ -746,36 +756,39 @@ mod tests {
     #[test]
     fn hold_queue_keeps_order_and_bounds_overflow() {
         let mut t = table(8);
-        assert_eq!(t.resolve(ip(5), 0), Resolve::Unresolved);
-        assert_eq!(t.hold(ip(5), 1, 100, 0), Hold::HeldRequest);
-        assert_eq!(t.hold(ip(5), 1, 101, 10), Hold::Held);
-        assert_eq!(t.hold(ip(5), 1, 102, 20), Hold::Held);
-        assert_eq!(t.hold(ip(5), 1, 103, 30), Hold::Held);
+        assert_eq!(t.resolve(ip(5), ms(0)), Resolve::Unresolved);
+        assert_eq!(t.hold(ip(5), 1, 100, ms(0)), Hold::HeldRequest);
+        assert_eq!(t.hold(ip(5), 1, 101, ms(10)), Hold::Held);
+        assert_eq!(t.hold(ip(5), 1, 102, ms(20)), Hold::Held);
+        assert_eq!(t.hold(ip(5), 1, 103, ms(30)), Hold::Held);
         assert_eq!(
-            t.hold(ip(5), 1, 104, 40),
+            t.hold(ip(5), 1, 104, ms(40)),
             Hold::Dropped(104, DropReason::ArpQueueFull)
         );
-        let n = t.get(ip(5), 40).unwrap();
+        let n = t.get(ip(5), ms(40)).unwrap();
         assert_eq!(
             (n.state, n.held, n.ifindex),
             (NeighborState::Incomplete, 4, 1)
         );
-        assert_eq!(t.resolve(ip(5), 50), Resolve::Unresolved);
+        assert_eq!(t.resolve(ip(5), ms(50)), Resolve::Unresolved);
         assert!(
             t.release(ip(5)).is_none(),
             "nothing released before resolution"
         );
 
         assert_eq!(
-            t.learn(ip(5), M1, 1, 60, false),
+            t.learn(ip(5), M1, 1, ms(60), false),
             Learn::Resolved { held: 4 }
         );
         let r = t.release(ip(5)).unwrap();
         assert_eq!((r.mac(), r.ifindex()), (M1, 1));
         assert_eq!(r.collect::<Vec<_>>(), [100, 101, 102, 103]);
         assert_eq!(t.release(ip(5)).unwrap().count(), 0);
-        assert_eq!(t.resolve(ip(5), 70), Resolve::Ready(M1));
-        assert_eq!(t.get(ip(5), 70).unwrap().state, NeighborState::Reachable);
+        assert_eq!(t.resolve(ip(5), ms(70)), Resolve::Ready(M1));
+        assert_eq!(
+            t.get(ip(5), ms(70)).unwrap().state,
+            NeighborState::Reachable
+        );
         // Ring wrapped correctly: the queue is reusable after a drain.
         assert_eq!(t.incomplete(), 0);
         assert_eq!(t.len(), 1);
@@ -785,9 +798,9 @@ mod tests {
     fn partial_release_keeps_the_rest() {
         let mut t = table(4);
         for p in 0..3 {
-            t.hold(ip(9), 0, p, 0);
+            t.hold(ip(9), 0, p, ms(0));
         }
-        t.learn(ip(9), M1, 0, 5, false);
+        t.learn(ip(9), M1, 0, ms(5), false);
         assert_eq!(t.release(ip(9)).unwrap().next(), Some(0));
         assert_eq!(t.release(ip(9)).unwrap().collect::<Vec<_>>(), [1, 2]);
     }
@@ -795,16 +808,16 @@ mod tests {
     #[test]
     fn requests_are_rate_limited_and_resolution_gives_up() {
         let mut t = table(8);
-        assert_eq!(t.hold(ip(7), 0, 1, 0), Hold::HeldRequest);
-        assert_eq!(t.hold(ip(7), 0, 2, 999), Hold::Held);
+        assert_eq!(t.hold(ip(7), 0, 1, ms(0)), Hold::HeldRequest);
+        assert_eq!(t.hold(ip(7), 0, 2, ms(999)), Hold::Held);
         let mut ev = Vec::new();
-        assert_eq!(t.poll(999, 16, |e| ev.push(e)), 0);
+        assert_eq!(t.poll(ms(999), 16, |e| ev.push(e)), 0);
         assert!(ev.is_empty());
         // Second request from the packet path, once the interval passed.
-        assert_eq!(t.hold(ip(7), 0, 3, 1000), Hold::HeldRequest);
-        assert_eq!(t.poll(1999, 16, |e| ev.push(e)), 0);
+        assert_eq!(t.hold(ip(7), 0, 3, ms(1000)), Hold::HeldRequest);
+        assert_eq!(t.poll(ms(1999), 16, |e| ev.push(e)), 0);
         // Third request from the timer.
-        assert_eq!(t.poll(2000, 16, |e| ev.push(e)), 1);
+        assert_eq!(t.poll(ms(2000), 16, |e| ev.push(e)), 1);
         assert_eq!(
             ev,
             [NeighborEvent::Request {
@@ -813,32 +826,32 @@ mod tests {
             }]
         );
         ev.clear();
-        assert_eq!(t.hold(ip(7), 0, 4, 2500), Hold::Held);
+        assert_eq!(t.hold(ip(7), 0, 4, ms(2500)), Hold::Held);
         // max_probes (3) spent: give up, drop held packets in order.
         assert_eq!(
-            t.hold(ip(7), 0, 5, 3000),
+            t.hold(ip(7), 0, 5, ms(3000)),
             Hold::Dropped(5, DropReason::ArpQueueFull)
         );
-        assert_eq!(t.poll(3000, 16, |e| ev.push(e)), 1);
+        assert_eq!(t.poll(ms(3000), 16, |e| ev.push(e)), 1);
         assert_eq!(
             ev,
             [1, 2, 3, 4].map(|p| NeighborEvent::Dropped(p, DropReason::ArpUnresolved))
         );
-        assert!(t.get(ip(7), 3000).is_none());
+        assert!(t.get(ip(7), ms(3000)).is_none());
         assert_eq!(t.len(), 0);
         // A new packet starts over with an immediate request.
-        assert_eq!(t.hold(ip(7), 0, 6, 3001), Hold::HeldRequest);
+        assert_eq!(t.hold(ip(7), 0, 6, ms(3001)), Hold::HeldRequest);
     }
 
     #[test]
     fn poll_is_oldest_first_and_respects_budget() {
         let mut t = table(8);
-        t.hold(ip(1), 0, 1, 0);
-        t.hold(ip(2), 0, 2, 100);
-        t.hold(ip(3), 0, 3, 200);
+        t.hold(ip(1), 0, 1, ms(0));
+        t.hold(ip(2), 0, 2, ms(100));
+        t.hold(ip(3), 0, 3, ms(200));
         let mut ev = Vec::new();
-        assert_eq!(t.poll(1150, 1, |e| ev.push(e)), 1);
-        assert_eq!(t.poll(1150, 8, |e| ev.push(e)), 1);
+        assert_eq!(t.poll(ms(1150), 1, |e| ev.push(e)), 1);
+        assert_eq!(t.poll(ms(1150), 8, |e| ev.push(e)), 1);
         assert_eq!(
             ev,
             [
@@ -857,52 +870,55 @@ mod tests {
     #[test]
     fn aging_reachable_stale_probe_and_expiry() {
         let mut t = table(8);
-        assert_eq!(t.learn(ip(1), M1, 0, 1_000, true), Learn::Created);
-        assert_eq!(t.resolve(ip(1), 30_999), Resolve::Ready(M1));
-        assert_eq!(t.get(ip(1), 31_000).unwrap().state, NeighborState::Stale);
-        assert_eq!(t.resolve(ip(1), 31_000), Resolve::ReadyProbe(M1));
-        assert_eq!(t.resolve(ip(1), 31_999), Resolve::Ready(M1));
-        assert_eq!(t.resolve(ip(1), 32_000), Resolve::ReadyProbe(M1));
+        assert_eq!(t.learn(ip(1), M1, 0, ms(1_000), true), Learn::Created);
+        assert_eq!(t.resolve(ip(1), ms(30_999)), Resolve::Ready(M1));
+        assert_eq!(
+            t.get(ip(1), ms(31_000)).unwrap().state,
+            NeighborState::Stale
+        );
+        assert_eq!(t.resolve(ip(1), ms(31_000)), Resolve::ReadyProbe(M1));
+        assert_eq!(t.resolve(ip(1), ms(31_999)), Resolve::Ready(M1));
+        assert_eq!(t.resolve(ip(1), ms(32_000)), Resolve::ReadyProbe(M1));
         // A reply makes it Reachable again with a fresh probe budget.
-        assert_eq!(t.learn(ip(1), M2, 0, 32_100, false), Learn::Updated);
-        assert_eq!(t.resolve(ip(1), 32_200), Resolve::Ready(M2));
-        assert_eq!(t.resolve(ip(1), 62_100), Resolve::ReadyProbe(M2));
-        assert_eq!(t.resolve(ip(1), 63_100), Resolve::ReadyProbe(M2));
-        assert_eq!(t.resolve(ip(1), 64_100), Resolve::ReadyProbe(M2));
-        assert_eq!(t.resolve(ip(1), 64_500), Resolve::Ready(M2));
+        assert_eq!(t.learn(ip(1), M2, 0, ms(32_100), false), Learn::Updated);
+        assert_eq!(t.resolve(ip(1), ms(32_200)), Resolve::Ready(M2));
+        assert_eq!(t.resolve(ip(1), ms(62_100)), Resolve::ReadyProbe(M2));
+        assert_eq!(t.resolve(ip(1), ms(63_100)), Resolve::ReadyProbe(M2));
+        assert_eq!(t.resolve(ip(1), ms(64_100)), Resolve::ReadyProbe(M2));
+        assert_eq!(t.resolve(ip(1), ms(64_500)), Resolve::Ready(M2));
         // Three probes unanswered: the entry goes and the caller must resolve afresh.
-        assert_eq!(t.resolve(ip(1), 65_100), Resolve::Unresolved);
-        assert!(t.get(ip(1), 65_100).is_none());
+        assert_eq!(t.resolve(ip(1), ms(65_100)), Resolve::Unresolved);
+        assert!(t.get(ip(1), ms(65_100)).is_none());
     }
 
     #[test]
     fn learn_without_create_ignores_unknown() {
         let mut t = table(8);
-        assert_eq!(t.learn(ip(1), M1, 0, 0, false), Learn::Ignored);
+        assert_eq!(t.learn(ip(1), M1, 0, ms(0), false), Learn::Ignored);
         assert!(t.is_empty());
     }
 
     #[test]
     fn full_table_evicts_least_recently_confirmed_but_never_incomplete() {
         let mut t = table(3);
-        t.learn(ip(1), M1, 0, 0, true);
-        t.learn(ip(2), M1, 0, 1, true);
-        t.learn(ip(3), M1, 0, 2, true);
-        t.learn(ip(1), M2, 0, 3, false); // refresh 1: now 2 is the oldest
-        assert_eq!(t.learn(ip(4), M1, 0, 4, true), Learn::Created);
-        assert!(t.get(ip(2), 4).is_none());
+        t.learn(ip(1), M1, 0, ms(0), true);
+        t.learn(ip(2), M1, 0, ms(1), true);
+        t.learn(ip(3), M1, 0, ms(2), true);
+        t.learn(ip(1), M2, 0, ms(3), false); // refresh 1: now 2 is the oldest
+        assert_eq!(t.learn(ip(4), M1, 0, ms(4), true), Learn::Created);
+        assert!(t.get(ip(2), ms(4)).is_none());
         assert_eq!(t.len(), 3);
         // Two incomplete entries evict 3 and 1...
-        assert_eq!(t.hold(ip(5), 0, 50, 5), Hold::HeldRequest);
-        assert_eq!(t.hold(ip(6), 0, 60, 5), Hold::HeldRequest);
-        assert!(t.get(ip(3), 5).is_none() && t.get(ip(1), 5).is_none());
-        assert_eq!(t.hold(ip(7), 0, 70, 5), Hold::HeldRequest); // evicts 4
-                                                                // ...and then nothing is evictable.
+        assert_eq!(t.hold(ip(5), 0, 50, ms(5)), Hold::HeldRequest);
+        assert_eq!(t.hold(ip(6), 0, 60, ms(5)), Hold::HeldRequest);
+        assert!(t.get(ip(3), ms(5)).is_none() && t.get(ip(1), ms(5)).is_none());
+        assert_eq!(t.hold(ip(7), 0, 70, ms(5)), Hold::HeldRequest); // evicts 4
+                                                                    // ...and then nothing is evictable.
         assert_eq!(
-            t.hold(ip(8), 0, 80, 5),
+            t.hold(ip(8), 0, 80, ms(5)),
             Hold::Dropped(80, DropReason::ArpQueueFull)
         );
-        assert_eq!(t.learn(ip(9), M1, 0, 5, true), Learn::TableFull);
+        assert_eq!(t.learn(ip(9), M1, 0, ms(5), true), Learn::TableFull);
         assert_eq!(t.incomplete(), 3);
     }
 
@@ -913,30 +929,30 @@ mod tests {
             max_incomplete: 2,
             ..NeighborConfig::default()
         });
-        t.learn(ip(1), M1, 0, 0, true);
-        assert_eq!(t.hold(ip(2), 0, 2, 0), Hold::HeldRequest);
-        assert_eq!(t.hold(ip(3), 0, 3, 0), Hold::HeldRequest);
+        t.learn(ip(1), M1, 0, ms(0), true);
+        assert_eq!(t.hold(ip(2), 0, 2, ms(0)), Hold::HeldRequest);
+        assert_eq!(t.hold(ip(3), 0, 3, ms(0)), Hold::HeldRequest);
         assert_eq!(
-            t.hold(ip(4), 0, 4, 0),
+            t.hold(ip(4), 0, 4, ms(0)),
             Hold::Dropped(4, DropReason::ArpQueueFull)
         );
-        assert_eq!(t.resolve(ip(1), 1), Resolve::Ready(M1));
+        assert_eq!(t.resolve(ip(1), ms(1)), Resolve::Ready(M1));
     }
 
     #[test]
     fn hold_on_resolved_neighbour_sends_now() {
         let mut t = table(4);
-        t.learn(ip(1), M1, 0, 0, true);
-        assert_eq!(t.hold(ip(1), 0, 9, 1), Hold::Ready(9, M1));
+        t.learn(ip(1), M1, 0, ms(0), true);
+        assert_eq!(t.hold(ip(1), 0, 9, ms(1)), Hold::Ready(9, M1));
     }
 
     #[test]
     fn remove_returns_held_packets_and_iter_lists_all() {
         let mut t = table(4);
-        t.learn(ip(1), M1, 2, 0, true);
-        t.hold(ip(2), 3, 20, 0);
-        t.hold(ip(2), 3, 21, 0);
-        let all: Vec<_> = t.iter(0).map(|n| (n.ip, n.state)).collect();
+        t.learn(ip(1), M1, 2, ms(0), true);
+        t.hold(ip(2), 3, 20, ms(0));
+        t.hold(ip(2), 3, 21, ms(0));
+        let all: Vec<_> = t.iter(ms(0)).map(|n| (n.ip, n.state)).collect();
         assert_eq!(
             all,
             [
@@ -1012,7 +1028,7 @@ mod tests {
             });
             let mut model: HashMap<u8, ()> = HashMap::new();
             for (n, op) in ops.into_iter().enumerate() {
-                let now = n as u64; // never ages: only membership is modelled
+                let now = Instant(n as u64); // never ages: only membership is modelled
                 match op {
                     Op::Learn(a, create) => match t.learn(ip(a), M1, 0, now, create) {
                         Learn::Created => { prop_assert!(!model.contains_key(&a)); model.insert(a, ()); }
