@@ -64,7 +64,11 @@ impl Pools {
                 max: spec.ports.1,
             },
             subscriber_port_limit: nat.limits.ports_per_subscriber,
-            max_mappings: nat.table_capacity as usize,
+            // Every live mapping is held by a session, so at most
+            // `table_capacity` exist when a new flow asks for one; the +1
+            // lets that flow allocate before the table reclaims a
+            // half-open session for it (which frees its mapping).
+            max_mappings: nat.table_capacity as usize + 1,
             ..PortConfig::DEFAULT
         };
         self.pools.push(Pool {
