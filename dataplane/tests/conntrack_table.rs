@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use dataplane::conntrack::tcp::flags::{ACK, FIN, RST, SYN};
 use dataplane::conntrack::{
-    Dir, FlowKey, InsertError, Instant, SessionId, SessionTable, TcpState, TimerClass, Timeouts,
+    Dir, FlowKey, InsertError, Instant, SessionId, SessionTable, TcpState, Timeouts, TimerClass,
 };
 use dataplane::stats::DropReason;
 
@@ -33,7 +33,13 @@ fn table(cap: usize) -> SessionTable<u32> {
     SessionTable::with_seed(cap, Timeouts::default(), 0x1234_5678)
 }
 
-fn add(tb: &mut SessionTable<u32>, h: u8, sport: u16, proto: u8, now: Instant) -> Result<SessionId, InsertError> {
+fn add(
+    tb: &mut SessionTable<u32>,
+    h: u8,
+    sport: u16,
+    proto: u8,
+    now: Instant,
+) -> Result<SessionId, InsertError> {
     let (o, r) = keys(h, sport, 80, proto);
     tb.insert(o, r, u32::from(sport), now, host(h), |_| {})
 }
@@ -63,8 +69,14 @@ fn one_session_reachable_from_both_keys() {
     tb.get_mut(id).payload = 9;
     assert_eq!(tb.get(id).payload, 9);
     // Either key already in use is a clash.
-    assert_eq!(tb.insert(o, keys(2, 1, 1, UDP).1, 0, t(0), host(1), |_| {}), Err(InsertError::Exists));
-    assert_eq!(tb.insert(keys(2, 1, 1, UDP).0, r, 0, t(0), host(1), |_| {}), Err(InsertError::Exists));
+    assert_eq!(
+        tb.insert(o, keys(2, 1, 1, UDP).1, 0, t(0), host(1), |_| {}),
+        Err(InsertError::Exists)
+    );
+    assert_eq!(
+        tb.insert(keys(2, 1, 1, UDP).0, r, 0, t(0), host(1), |_| {}),
+        Err(InsertError::Exists)
+    );
     assert_eq!(InsertError::Exists.reason(), DropReason::SessionClash);
     let s = tb.remove(id).unwrap();
     assert_eq!(s.payload, 9);
@@ -112,10 +124,21 @@ fn n7_udp_inbound_refresh_only_if_configured() {
     let id = add(&mut tb, 1, 5000, UDP, t(0)).unwrap();
     assert!(tb.on_packet(id, Dir::Reply, None, t(250)));
     assert_eq!(tb.get(id).packets(Dir::Reply), 1);
-    assert_eq!(tb.deadline(id), Some(t(300)), "inbound must not refresh by default");
+    assert_eq!(
+        tb.deadline(id),
+        Some(t(300)),
+        "inbound must not refresh by default"
+    );
     assert_eq!(expire_all(&mut tb, t(300)), vec![5000]);
 
-    let mut tb = SessionTable::with_seed(8, Timeouts { udp_inbound_refresh: true, ..Timeouts::default() }, 1);
+    let mut tb = SessionTable::with_seed(
+        8,
+        Timeouts {
+            udp_inbound_refresh: true,
+            ..Timeouts::default()
+        },
+        1,
+    );
     let (o, r) = keys(1, 5000, 80, UDP);
     let id = tb.insert(o, r, 5000u32, t(0), host(1), |_| {}).unwrap();
     assert!(tb.on_packet(id, Dir::Reply, None, t(250)));
@@ -280,15 +303,33 @@ fn n10_timeouts_configurable_and_validated() {
     let base = Timeouts::default();
     for bad in [
         Timeouts { udp: 119, ..base },
-        Timeouts { tcp_established: 7439, ..base },
-        Timeouts { tcp_transitory: 239, ..base },
+        Timeouts {
+            tcp_established: 7439,
+            ..base
+        },
+        Timeouts {
+            tcp_transitory: 239,
+            ..base
+        },
         Timeouts { icmp: 59, ..base },
-        Timeouts { udp: Timeouts::MAX + 1, ..base },
+        Timeouts {
+            udp: Timeouts::MAX + 1,
+            ..base
+        },
     ] {
         assert!(bad.validate().is_err(), "{bad:?}");
     }
-    assert!(Timeouts { udp: 119, ..base }.validate().unwrap_err().contains("udp"));
-    let custom = Timeouts { udp: 120, tcp_established: 86400, tcp_transitory: 300, icmp: 90, udp_inbound_refresh: true };
+    assert!(Timeouts { udp: 119, ..base }
+        .validate()
+        .unwrap_err()
+        .contains("udp"));
+    let custom = Timeouts {
+        udp: 120,
+        tcp_established: 86400,
+        tcp_transitory: 300,
+        icmp: 90,
+        udp_inbound_refresh: true,
+    };
     assert_eq!(custom.validate(), Ok(()));
 
     let mut tb = SessionTable::with_seed(8, custom, 5);
@@ -309,19 +350,34 @@ fn n10_timeouts_configurable_and_validated() {
 #[test]
 fn table_full_drops_new_keeps_established() {
     let mut tb = table(4);
-    let ids: Vec<_> = (0..4).map(|i| tcp_established(&mut tb, 1, 100 + i, t(0))).collect();
+    let ids: Vec<_> = (0..4)
+        .map(|i| tcp_established(&mut tb, 1, 100 + i, t(0)))
+        .collect();
     assert!(tb.is_full());
     let mut evicted = 0;
     assert_eq!(
-        tb.insert(keys(2, 9, 9, TCP).0, keys(2, 9, 9, TCP).1, 0, t(100), host(2), |_| evicted += 1),
+        tb.insert(
+            keys(2, 9, 9, TCP).0,
+            keys(2, 9, 9, TCP).1,
+            0,
+            t(100),
+            host(2),
+            |_| evicted += 1
+        ),
         Err(InsertError::TableFull)
     );
     // UDP sessions are not evicted before their time either.
     let mut tb2 = table(2);
     add(&mut tb2, 1, 1, UDP, t(0)).unwrap();
     add(&mut tb2, 1, 2, UDP, t(0)).unwrap();
-    assert_eq!(add(&mut tb2, 1, 3, UDP, t(299)), Err(InsertError::TableFull));
-    assert_eq!(InsertError::TableFull.reason(), DropReason::SessionTableFull);
+    assert_eq!(
+        add(&mut tb2, 1, 3, UDP, t(299)),
+        Err(InsertError::TableFull)
+    );
+    assert_eq!(
+        InsertError::TableFull.reason(),
+        DropReason::SessionTableFull
+    );
     assert_eq!(evicted, 0);
     for id in ids {
         assert_eq!(tb.get(id).tcp_state(), Some(TcpState::Established));
@@ -351,7 +407,10 @@ fn table_full_reclaims_expired_and_half_open() {
     assert!(tb.try_get(half).is_none());
     assert_eq!(tb.stats().evicted_transitory, 1);
     // Only established TCP and live UDP left: the new flow is dropped.
-    assert_eq!(ins(&mut tb, 6, 302, &mut evicted), Err(InsertError::TableFull));
+    assert_eq!(
+        ins(&mut tb, 6, 302, &mut evicted),
+        Err(InsertError::TableFull)
+    );
     assert_eq!(evicted, vec![2, 3]);
     assert!(tb.try_get(est).is_some());
     assert_eq!(tb.len(), 3);
@@ -370,10 +429,14 @@ fn lru_cleanup() {
     let mut evicted = Vec::new();
     for i in 0..10u16 {
         let (o, r) = keys(2, i, 1, UDP);
-        tb.insert(o, r, 0, t(309), host(2), |s| evicted.push(s.payload)).unwrap();
+        tb.insert(o, r, 0, t(309), host(2), |s| evicted.push(s.payload))
+            .unwrap();
     }
     assert_eq!(evicted, (1000..1010).collect::<Vec<u32>>());
-    assert_eq!(add(&mut tb, 2, 99, UDP, t(309)), Err(InsertError::TableFull));
+    assert_eq!(
+        add(&mut tb, 2, 99, UDP, t(309)),
+        Err(InsertError::TableFull)
+    );
     assert_eq!(tb.len(), cap);
     // Much later everything left expires in deadline order.
     let gone = expire_all(&mut tb, t(10_000));
@@ -401,8 +464,14 @@ fn session_limit_per_subscriber() {
         add(&mut tb, 1, p, UDP, t(0)).unwrap();
     }
     assert_eq!(tb.subscriber_sessions(host(1)), 3);
-    assert_eq!(add(&mut tb, 1, 9, UDP, t(0)), Err(InsertError::SubscriberLimit));
-    assert_eq!(InsertError::SubscriberLimit.reason(), DropReason::SubscriberLimit);
+    assert_eq!(
+        add(&mut tb, 1, 9, UDP, t(0)),
+        Err(InsertError::SubscriberLimit)
+    );
+    assert_eq!(
+        InsertError::SubscriberLimit.reason(),
+        DropReason::SubscriberLimit
+    );
     // Others are unaffected.
     add(&mut tb, 2, 9, UDP, t(0)).unwrap();
     // Once one expires or is removed, the subscriber may open a new one.

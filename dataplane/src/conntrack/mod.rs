@@ -9,6 +9,13 @@
 //! - [`ports`]: endpoint-independent mappings and per-worker port allocation
 //!   (N1-N5).
 //!
+//! Beyond the common contract: `SessionTable::insert` takes an `on_evict`
+//! callback (a full-table reclaim frees a session whose port mapping the
+//! owner must release), `get`/`get_mut` have non-panicking `try_` twins,
+//! `remove` returns the session, and `AllocError` has an
+//! `UnsupportedProtocol` variant. `InsertError::Exists` maps to
+//! `DropReason::SessionClash`.
+//!
 //! Ownership: each worker owns one `SessionTable` and one `ports::Mappings`
 //! over its own slice of the external port range, so a return packet has
 //! exactly one owner ([`ports::WorkerSlice::owner_of`]). Nothing here is

@@ -302,6 +302,8 @@ pub struct Mappings {
     /// hand out (mapped, quarantined, reserved, or outside the slice).
     bits: Vec<u64>,
     reserved: Vec<u64>,
+    /// Per space: the port has an entry in the quarantine FIFO (at most one).
+    queued: Vec<u64>,
     /// Per space: bit w set when `bits` word w is all ones.
     full: Vec<u64>,
     /// Per space: free ports in the slice.
@@ -341,14 +343,17 @@ fn in_hash(pi: usize, addr: Ipv4Addr, port: u16, seed: u64) -> u64 {
 }
 
 impl Mappings {
-    /// Allocates all state for `pool` (the external addresses) and this
-    /// worker's `slice` of `cfg.range`. An empty pool or slice is allowed:
+    /// Allocates all state for `pool` (the external addresses; duplicates
+    /// are dropped, order kept) and this worker's `slice` of `cfg.range`. An empty pool or slice is allowed:
     /// every allocation then fails with `OutOfPorts`.
     ///
     /// # Panics
     /// If the pool has more than 65535 addresses or `cfg.max_mappings`
     /// exceeds 2^28 (start-up configuration errors; see `PortConfig::validate`).
     pub fn new(pool: &[Ipv4Addr], slice: WorkerSlice, cfg: PortConfig) -> Self {
+        // A duplicate address would be two port spaces for one address: overloading.
+        let mut seen = std::collections::HashSet::with_capacity(pool.len());
+        let pool: Vec<Ipv4Addr> = pool.iter().copied().filter(|a| seen.insert(*a)).collect();
         assert!(
             pool.len() <= usize::from(u16::MAX),
             "pool of {} addresses is too large",
@@ -401,7 +406,7 @@ impl Mappings {
         let cap = cfg.max_mappings;
         let rng = (seed ^ (u64::from(slice.index) << 48) ^ 0x9e37_79b9_7f4a_7c15) | 1;
         Mappings {
-            pool: pool.to_vec(),
+            pool,
             slice,
             cfg,
             lo,
@@ -410,6 +415,7 @@ impl Mappings {
             words,
             sum_words,
             reserved: vec![0; spaces * words],
+            queued: vec![0; spaces * words],
             bits,
             full,
             free: vec![free_per_space; spaces],
@@ -606,7 +612,7 @@ impl Mappings {
                 Some(q) if q.due <= now => {
                     let q = *q;
                     self.quarantine.pop_front();
-                    self.release(q.space as usize, u32::from(q.port));
+                    self.dequeue(q);
                     n += 1;
                 }
                 _ => break,
@@ -650,7 +656,10 @@ impl Mappings {
             return false;
         }
         self.reserved[w] &= !b;
-        self.quarantine_port(space, p, now);
+        // A port still mapped is quarantined when its mapping is freed.
+        if self.find_in(space % PROTOS, external).is_none() {
+            self.quarantine_port(space, p, now);
+        }
         true
     }
 
@@ -916,15 +925,18 @@ impl Mappings {
         }
     }
 
-    /// Makes a port free again unless it is reserved or (after a reserve /
-    /// unreserve round trip) mapped again.
+    /// A quarantine entry left the FIFO: free its port.
+    fn dequeue(&mut self, q: Quarantined) {
+        let (space, p) = (q.space as usize, u32::from(q.port));
+        let (w, b) = self.word_bit(space, p);
+        self.queued[w] &= !b;
+        self.release(space, p);
+    }
+
+    /// Makes an unmapped, unqueued port free again unless it is reserved.
     fn release(&mut self, space: usize, p: u32) {
         let (w, b) = self.word_bit(space, p);
         if self.bits[w] & b == 0 || self.reserved[w] & b != 0 {
-            return;
-        }
-        let (ai, pi) = (space / PROTOS, space % PROTOS);
-        if self.find_in(pi, (self.pool[ai], p as u16)).is_some() {
             return;
         }
         self.bits[w] &= !b;
@@ -935,7 +947,8 @@ impl Mappings {
 
     fn quarantine_port(&mut self, space: usize, p: u32, now: Instant) {
         let (w, b) = self.word_bit(space, p);
-        if self.reserved[w] & b != 0 {
+        // Reserved ports stay in use; a port already queued keeps its entry.
+        if self.reserved[w] & b != 0 || self.queued[w] & b != 0 {
             return;
         }
         if self.cfg.quarantine_secs == 0 {
@@ -944,14 +957,131 @@ impl Mappings {
         }
         if self.quarantine.len() >= self.cfg.max_mappings {
             if let Some(q) = self.quarantine.pop_front() {
-                self.release(q.space as usize, u32::from(q.port));
+                self.dequeue(q);
                 self.stats.quarantine_overflows += 1;
             }
         }
+        self.queued[w] |= b;
         self.quarantine.push_back(Quarantined {
             space: space as u32,
             port: p as u16,
             due: now.add_secs(u64::from(self.cfg.quarantine_secs)),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    impl Mappings {
+        /// Checks bitmaps, free counts, summaries, indexes and host counts agree.
+        fn check_invariants(&self) {
+            let spaces = self.pool.len() * PROTOS;
+            for s in 0..spaces {
+                let words = &self.bits[s * self.words..(s + 1) * self.words];
+                let zeros: u32 = words.iter().map(|w| w.count_zeros()).sum();
+                assert_eq!(zeros, self.free[s], "free count of space {s}");
+                for (w, &word) in words.iter().enumerate() {
+                    let full = self.full[s * self.sum_words + w / 64] >> (w % 64) & 1 == 1;
+                    assert_eq!(full, word == u64::MAX);
+                }
+            }
+            let mut live = 0;
+            let mut per_host = std::collections::HashMap::new();
+            let mut exts = std::collections::HashSet::new();
+            for (i, m) in self.maps.iter().enumerate() {
+                if !m.live {
+                    continue;
+                }
+                live += 1;
+                assert!(m.refs >= 1);
+                let pi = usize::from(m.proto);
+                assert_eq!(self.find_out(pi, (m.int_addr, m.int_port)), Some(i as u32));
+                let ext = (self.pool[usize::from(m.ext_idx)], m.ext_port);
+                assert!(exts.insert((pi, ext)), "port overloading");
+                assert_eq!(self.find_in(pi, ext), Some(i as u32));
+                assert!(self.test(usize::from(m.ext_idx) * PROTOS + pi, u32::from(m.ext_port)));
+                assert_eq!(self.hosts[m.host as usize].addr, m.int_addr);
+                assert_eq!(
+                    self.hosts[m.host as usize].ext_idx, m.ext_idx,
+                    "paired pooling"
+                );
+                *per_host.entry(m.host).or_insert(0u32) += 1;
+            }
+            assert_eq!(live, self.map_len);
+            assert_eq!(self.out_index.len(), live);
+            assert_eq!(self.in_index.len(), live);
+            assert_eq!(self.host_index.len(), per_host.len());
+            for (h, n) in per_host {
+                assert_eq!(self.hosts[h as usize].mappings, n);
+                assert_eq!(self.find_host(self.hosts[h as usize].addr), Some(h));
+            }
+            let mut queued = 0;
+            for q in &self.quarantine {
+                let (w, b) = self.word_bit(q.space as usize, u32::from(q.port));
+                assert!(self.bits[w] & b != 0, "queued port in use");
+                assert!(self.queued[w] & b != 0);
+                assert!(self
+                    .find_in(
+                        q.space as usize % PROTOS,
+                        (self.pool[q.space as usize / PROTOS], q.port)
+                    )
+                    .is_none());
+                queued += 1;
+            }
+            let marks: u32 = self.queued.iter().map(|w| w.count_ones()).sum();
+            assert_eq!(marks, queued, "one FIFO entry per queued port");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn invariants_hold_under_random_churn(
+            ops in prop::collection::vec((0u8..5, 0u32..8, 0u16..6, 0u8..3, 0u64..60_000), 1..300)
+        ) {
+            let cfg = PortConfig {
+                range: PortRange { min: 1000, max: 1100 },
+                max_mappings: 64,
+                subscriber_port_limit: 5,
+                seed: 5,
+                ..PortConfig::default()
+            };
+            let pool = [Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2), Ipv4Addr::new(192, 0, 2, 1)];
+            let mut m = Mappings::new(&pool, WorkerSlice { index: 0, count: 1 }, cfg);
+            let mut held: Vec<(u8, (Ipv4Addr, u16))> = Vec::new();
+            let mut now = Instant::ZERO;
+            for (op, h, p, pr, dt) in ops {
+                now = now.add_millis(dt);
+                let proto = [PROTO_TCP, PROTO_UDP, PROTO_ICMP][usize::from(pr)];
+                let int = (Ipv4Addr::new(10, 0, 0, h as u8), 1040 + p * 7);
+                match op {
+                    0 | 1 => {
+                        if m.map_outbound(proto, int, now).is_ok() {
+                            held.push((proto, int));
+                        }
+                    }
+                    2 => {
+                        if !held.is_empty() {
+                            let (proto, int) = held.swap_remove(h as usize % held.len());
+                            prop_assert!(m.unref(proto, int, now));
+                        }
+                    }
+                    3 => {
+                        m.tick(now, usize::from(p));
+                    }
+                    _ => {
+                        let ext = (pool[usize::from(pr) % 2], 1000 + p * 20);
+                        if h % 2 == 0 {
+                            m.reserve(proto, ext);
+                        } else {
+                            m.unreserve(proto, ext, now);
+                        }
+                    }
+                }
+                m.check_invariants();
+            }
+        }
     }
 }

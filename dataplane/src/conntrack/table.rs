@@ -20,6 +20,13 @@
 //!   exceeds one half and hashbrown rehashes tombstones in place instead of
 //!   growing: nothing allocates after `new`.
 //!
+//! Lifetime: a session is live (found by `lookup`, refreshed by
+//! `on_packet`) until `expire`, `remove` or a full-table `insert` frees it,
+//! even if its deadline has passed; the worker calls `expire` with a budget
+//! between bursts. `SessionId`s carry a generation, so a stale one is
+//! refused (`try_get` -> `None`, `on_packet` -> false) rather than aliasing
+//! the slot's next session.
+//!
 //! Full table (style principle 8): `insert` first frees one session whose
 //! deadline has passed, else the oldest transitory TCP session (half-open,
 //! closing or reset), else fails with [`InsertError::TableFull`]. Established
@@ -722,4 +729,116 @@ fn entry_key<T>(slots: &[Slot<T>], v: u32) -> Option<&FlowKey> {
         .session
         .as_ref()
         .map(|s| &s.keys[(v & 1) as usize])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conntrack::tcp::flags::{ACK, FIN, RST, SYN};
+    use proptest::prelude::*;
+
+    impl<T> SessionTable<T> {
+        /// Walks every structure and checks the module invariants.
+        fn check_invariants(&self) {
+            let mut on_lists = 0usize;
+            for c in ALL_CLASSES {
+                let list = self.lists[c as usize];
+                let (mut i, mut prev, mut n, mut last_refresh) =
+                    (list.head, NIL, 0u32, Instant::ZERO);
+                while i != NIL {
+                    let slot = &self.slots[i as usize];
+                    let s = slot.session.as_ref().expect("listed slot is live");
+                    assert_eq!(s.class, c);
+                    assert_eq!(slot.prev, prev);
+                    assert!(s.refreshed >= last_refresh, "list sorted by refresh");
+                    last_refresh = s.refreshed;
+                    prev = i;
+                    i = slot.next;
+                    n += 1;
+                }
+                assert_eq!(list.tail, prev);
+                assert_eq!(list.len, n);
+                on_lists += n as usize;
+            }
+            assert_eq!(on_lists, self.len);
+            let live: Vec<u32> = (0..self.slots.len() as u32)
+                .filter(|&i| self.slots[i as usize].session.is_some())
+                .collect();
+            assert_eq!(live.len(), self.len);
+            let mut keys = 0;
+            for &i in &live {
+                let s = self.slots[i as usize].session.as_ref().unwrap();
+                for (d, k) in s.keys.iter().enumerate() {
+                    let (id, dir) = self.lookup(k, self.hash(k)).expect("key indexed");
+                    assert_eq!(id.index, i);
+                    if !(d == 1 && s.keys[0] == s.keys[1]) {
+                        assert_eq!(dir as usize, d);
+                        keys += 1;
+                    }
+                }
+            }
+            assert_eq!(self.index.len(), keys);
+            let (mut free, mut i) = (0, self.free_head);
+            while i != NIL {
+                assert!(self.slots[i as usize].session.is_none());
+                free += 1;
+                i = self.slots[i as usize].next;
+            }
+            assert_eq!(free + self.len, self.slots.len());
+            let subs: u32 = self.subs.iter().map(|e| e.count).sum();
+            assert_eq!(subs as usize, self.len);
+        }
+    }
+
+    fn key(h: u8, p: u16, proto: u8) -> FlowKey {
+        FlowKey::new(
+            Ipv4Addr::new(10, 0, 0, h),
+            p,
+            Ipv4Addr::new(1, 1, 1, 1),
+            80,
+            proto,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn invariants_hold_under_random_tcp_udp_traffic(
+            ops in prop::collection::vec((0u8..4, 0u8..5, 0u16..6, any::<bool>(), 0u8..6, 0u64..200_000), 1..200)
+        ) {
+            let t = Timeouts { tcp_transitory: 30, tcp_established: 600, udp: 120, icmp: 60, udp_inbound_refresh: false };
+            let mut tb: SessionTable<u16> = SessionTable::with_seed(16, t, 1);
+            tb.set_subscriber_limit(6);
+            let mut now = Instant::ZERO;
+            for (op, h, p, reply, f, dt) in ops {
+                now = now.add_millis(dt);
+                let proto = if p % 2 == 0 { PROTO_TCP } else { 17 };
+                let k = key(h, p, proto);
+                match op {
+                    0 => {
+                        let r = FlowKey::new(Ipv4Addr::new(1, 1, 1, 1), 80, Ipv4Addr::new(9, 9, 9, 9), u16::from(h) * 8 + p, proto);
+                        let _ = tb.insert(k, r, p, now, k.src, |_| {});
+                    }
+                    1 | 2 => {
+                        let probe = if reply { tb.lookup(&k, tb.hash(&k)).map(|(id, _)| *tb.get(id).reply()) } else { Some(k) };
+                        if let Some(pk) = probe {
+                            if let Some((id, dir)) = tb.lookup(&pk, tb.hash(&pk)) {
+                                let flags = [SYN, SYN | ACK, ACK, FIN | ACK, RST, 0][usize::from(f)];
+                                prop_assert!(tb.on_packet(id, dir, Some(flags), now));
+                            }
+                        }
+                    }
+                    _ => {
+                        if reply {
+                            if let Some((id, _)) = tb.lookup(&k, tb.hash(&k)) {
+                                prop_assert!(tb.remove(id).is_some());
+                            }
+                        } else {
+                            tb.expire(now, usize::from(f), |_| {});
+                        }
+                    }
+                }
+                tb.check_invariants();
+            }
+        }
+    }
 }
