@@ -85,6 +85,75 @@ pub enum ArpOutcome {
     Ignored(ArpIgnore),
 }
 
+/// A validated ARP message and what the policy says to do with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpMessage {
+    pub arp: ArpRepr,
+    /// 802.1Q tag of the received frame, copied into the reply.
+    pub vlan_tci: Option<u16>,
+    /// A request for one of the input interface's addresses: answer it.
+    pub answer: bool,
+    /// The sender mapping may be learned (a valid on-link host, not a probe).
+    /// Create an entry only if `answer`; otherwise only refresh one.
+    pub learnable: bool,
+}
+
+/// Validates an ARP frame against the policy in the module docs, without
+/// touching any table. [`handle_arp`] is this plus learning and the reply;
+/// with several workers, the one that received the frame can hand the
+/// learnable mapping to the others, which call
+/// [`NeighborTable::learn`]`(sender_ip, sender_mac, in_if, now, false)`.
+pub fn parse_arp(
+    frame_in: &[u8],
+    in_if: IfIndex,
+    ifaces: &Interfaces,
+) -> Result<ArpMessage, ArpIgnore> {
+    let eth = EthernetFrame::new_checked(frame_in).map_err(ArpIgnore::Malformed)?;
+    if eth.ethertype() != EtherType::ARP {
+        return Err(ArpIgnore::NotArp);
+    }
+    let arp = ArpPacket::new_checked(eth.payload())
+        .and_then(|p| ArpRepr::parse(&p))
+        .map_err(ArpIgnore::Malformed)?;
+    let iface = ifaces.get(in_if).ok_or(ArpIgnore::UnknownInterface)?;
+    if arp.sender_mac == MacAddr::ZERO || arp.sender_mac.is_multicast() {
+        return Err(ArpIgnore::BadSender);
+    }
+    let answer = arp.op == ArpOp::Request && iface.owns(arp.target_ip);
+    let msg = ArpMessage {
+        arp,
+        vlan_tci: eth.vlan_tci(),
+        answer,
+        learnable: false,
+    };
+    if arp.sender_ip.is_unspecified() {
+        // RFC 5227 probe: defend our address, learn nothing.
+        return if answer {
+            Ok(msg)
+        } else {
+            Err(ArpIgnore::NotForUs)
+        };
+    }
+    if ifaces.is_local(arp.sender_ip) {
+        return Err(ArpIgnore::Conflict);
+    }
+    if iface.addr_on_link(arp.sender_ip).is_none() {
+        return Err(ArpIgnore::SenderNotOnLink);
+    }
+    if arp.sender_ip.is_broadcast()
+        || iface
+            .addrs
+            .iter()
+            .any(|c| c.is_network_or_broadcast(arp.sender_ip))
+    {
+        return Err(ArpIgnore::BadSender);
+    }
+    Ok(ArpMessage {
+        learnable: true,
+        ..msg
+    })
+}
+
 /// Handles one received ARP frame (Ethernet header included).
 pub fn handle_arp<T>(
     frame_in: &[u8],
@@ -94,75 +163,33 @@ pub fn handle_arp<T>(
     now: Instant,
     reply_out: &mut [u8],
 ) -> ArpOutcome {
-    let eth = match EthernetFrame::new_checked(frame_in) {
-        Ok(f) => f,
-        Err(e) => return ArpOutcome::Ignored(ArpIgnore::Malformed(e)),
-    };
-    if eth.ethertype() != EtherType::ARP {
-        return ArpOutcome::Ignored(ArpIgnore::NotArp);
-    }
-    let arp = match ArpPacket::new_checked(eth.payload()).and_then(|p| ArpRepr::parse(&p)) {
-        Ok(a) => a,
-        Err(e) => return ArpOutcome::Ignored(ArpIgnore::Malformed(e)),
+    let m = match parse_arp(frame_in, in_if, ifaces) {
+        Ok(m) => m,
+        Err(e) => return ArpOutcome::Ignored(e),
     };
     let Some(iface) = ifaces.get(in_if) else {
         return ArpOutcome::Ignored(ArpIgnore::UnknownInterface);
     };
-    if arp.sender_mac == MacAddr::ZERO || arp.sender_mac.is_multicast() {
-        return ArpOutcome::Ignored(ArpIgnore::BadSender);
-    }
-    let target_is_ours = iface.owns(arp.target_ip);
-
-    if arp.sender_ip.is_unspecified() {
-        // RFC 5227 probe: defend our address, learn nothing.
-        if arp.op == ArpOp::Request && target_is_ours {
-            return match emit_reply(reply_out, iface, &arp, eth.vlan_tci()) {
-                Ok(len) => ArpOutcome::Reply {
-                    len,
-                    sender: arp.sender_ip,
-                    learn: Learn::Ignored,
-                },
-                Err(_) => ArpOutcome::Ignored(ArpIgnore::BufferTooSmall),
-            };
-        }
-        return ArpOutcome::Ignored(ArpIgnore::NotForUs);
-    }
-    if ifaces.is_local(arp.sender_ip) {
-        return ArpOutcome::Ignored(ArpIgnore::Conflict);
-    }
-    if iface.addr_on_link(arp.sender_ip).is_none() {
-        return ArpOutcome::Ignored(ArpIgnore::SenderNotOnLink);
-    }
-    if iface
-        .addrs
-        .iter()
-        .any(|c| c.is_network_or_broadcast(arp.sender_ip))
-        || arp.sender_ip.is_broadcast()
-    {
-        return ArpOutcome::Ignored(ArpIgnore::BadSender);
-    }
-
-    let answer = arp.op == ArpOp::Request && target_is_ours;
-    if answer && reply_out.len() < frame_len(eth.vlan_tci()) {
+    if m.answer && reply_out.len() < frame_len(m.vlan_tci) {
         // Do not learn from a request we cannot answer: the peer retries.
         return ArpOutcome::Ignored(ArpIgnore::BufferTooSmall);
     }
-    let learn = neighbors.learn(arp.sender_ip, arp.sender_mac, in_if, now, answer);
-    if answer {
-        return match emit_reply(reply_out, iface, &arp, eth.vlan_tci()) {
-            Ok(len) => ArpOutcome::Reply {
-                len,
-                sender: arp.sender_ip,
-                learn,
-            },
+    let sender = m.arp.sender_ip;
+    let learn = if m.learnable {
+        neighbors.learn(sender, m.arp.sender_mac, in_if, now, m.answer)
+    } else {
+        Learn::Ignored
+    };
+    if m.answer {
+        return match emit_reply(reply_out, iface, &m.arp, m.vlan_tci) {
+            Ok(len) => ArpOutcome::Reply { len, sender, learn },
             Err(_) => ArpOutcome::Ignored(ArpIgnore::BufferTooSmall),
         };
     }
     match learn {
-        Learn::Updated | Learn::Resolved { .. } | Learn::Created => ArpOutcome::Learned {
-            sender: arp.sender_ip,
-            learn,
-        },
+        Learn::Updated | Learn::Resolved { .. } | Learn::Created => {
+            ArpOutcome::Learned { sender, learn }
+        }
         Learn::Ignored | Learn::TableFull => ArpOutcome::Ignored(ArpIgnore::NotForUs),
     }
 }
@@ -639,6 +666,43 @@ mod tests {
         // Every truncation of a valid request is handled without panicking.
         for len in 0..f.len() {
             let _ = handle_arp(&f[..len], 0, &ifs, &mut n, Instant(0), &mut out);
+        }
+    }
+
+    #[test]
+    fn parse_arp_reports_policy_without_a_table() {
+        let ifs = ifaces();
+        let m = parse_arp(&request([192, 168, 88, 1]), 0, &ifs).unwrap();
+        assert!(m.answer && m.learnable);
+        assert_eq!(m.arp.sender_mac, MacAddr(HOST_MAC));
+        assert_eq!(m.vlan_tci, None);
+        let m = parse_arp(&request([192, 168, 88, 7]), 0, &ifs).unwrap();
+        assert!(!m.answer && m.learnable);
+        let mut probe = request([192, 168, 88, 1]);
+        probe[28..32].fill(0);
+        let m = parse_arp(&probe, 0, &ifs).unwrap();
+        assert!(m.answer && !m.learnable);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes behind a valid Ethernet/ARP prefix never panic,
+        /// and a reply is only ever written for one of our addresses.
+        #[test]
+        fn arbitrary_arp_never_panics(
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            keep_prefix in 0usize..23,
+        ) {
+            let ifs = ifaces();
+            let mut n = table();
+            let mut f = request([192, 168, 88, 1])[..keep_prefix].to_vec();
+            f.extend_from_slice(&tail);
+            let mut out = [0u8; MAX_ARP_FRAME_LEN];
+            if let ArpOutcome::Reply { len, .. } = handle_arp(&f, 0, &ifs, &mut n, Instant(0), &mut out) {
+                proptest::prop_assert!(len <= MAX_ARP_FRAME_LEN);
+                let spa = Ipv4Addr::new(out[28], out[29], out[30], out[31]);
+                let spa_tagged = Ipv4Addr::new(out[32], out[33], out[34], out[35]);
+                proptest::prop_assert!(ifs.is_local(spa) || ifs.is_local(spa_tagged));
+            }
         }
     }
 
