@@ -199,3 +199,34 @@ fn routed_traffic_without_nat_rules_passes_unchanged() {
     assert_eq!(p, orig);
     assert_eq!(e.sessions().len(), 0);
 }
+
+#[test]
+fn snapshot_rejects_bad_pools_and_names_return_traffic_owner() {
+    use dataplane::nat::rules::{compile, parse_rule, CompileContext};
+    use dataplane::nat::{ConfigError, Snapshot};
+    use dataplane::route::Fib;
+    let ifs = interfaces();
+    let fib = Fib::build(&ifs, &[]).unwrap();
+    let mk = |lines: &[&str]| {
+        let specs: Vec<_> = lines.iter().map(|l| parse_rule(l).unwrap()).collect();
+        compile(&specs, &CompileContext::new()).unwrap()
+    };
+    let big = mk(&["chain=srcnat action=src-nat to-addresses=10.0.0.0/16"]);
+    assert!(matches!(
+        Snapshot::new(big, ifs.clone(), fib.clone(), small_config()),
+        Err(ConfigError::PoolTooLarge { len: 65536, .. })
+    ));
+    let overlap = mk(&[
+        "chain=srcnat action=masquerade",
+        "chain=srcnat action=src-nat to-addresses=203.0.113.1-203.0.113.2",
+    ]);
+    assert_eq!(
+        Snapshot::new(overlap, ifs.clone(), fib.clone(), small_config()).unwrap_err(),
+        ConfigError::OverlappingPools(PUBLIC)
+    );
+    let s = snapshot(&[MASQ_WAN], small_config());
+    // Four workers split 1024-65535; the first slice starts at 1024.
+    assert_eq!(s.owner_worker(PUBLIC, 1024, 4), Some(0));
+    assert_eq!(s.owner_worker(PUBLIC, 65535, 4), Some(3));
+    assert_eq!(s.owner_worker(OUTSIDE, 1024, 4), None);
+}
