@@ -54,6 +54,8 @@ uint16_t dpnat_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_h
 uint16_t dpnat_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
 void dpnat_prefetch0(const void *p) { rte_prefetch0(p); }
 
+uint64_t dpnat_rss_hf_ip_tcp_udp(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
+
 int dpnat_errno(void) { return rte_errno; }
 unsigned int dpnat_lcore_id(void) { return rte_lcore_id(); }
 uint64_t dpnat_rdtsc(void) { return rte_rdtsc(); }

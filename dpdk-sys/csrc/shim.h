@@ -28,6 +28,9 @@ uint16_t dpnat_pktmbuf_headroom(const struct rte_mbuf *m);
 uint16_t dpnat_pktmbuf_tailroom(const struct rte_mbuf *m);
 void dpnat_prefetch0(const void *p);
 
+/* RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP (function-like macros bindgen cannot expand). */
+uint64_t dpnat_rss_hf_ip_tcp_udp(void);
+
 int dpnat_errno(void);
 unsigned int dpnat_lcore_id(void);
 uint64_t dpnat_rdtsc(void);
