@@ -82,3 +82,31 @@ pub fn wait_for(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
 pub fn eal(lcores: &str, vdevs: &[String]) -> Eal {
     Eal::init(&eal_args(lcores, vdevs)).unwrap_or_else(|e| panic!("EAL init failed: {e}"))
 }
+
+/// Writes a classic little-endian pcap file (Ethernet link type) by hand.
+pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&0i32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        b.extend_from_slice(&(1_700_000_000u32 + i as u32).to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(f);
+    }
+    std::fs::write(path, b).expect("write pcap");
+}
+
+/// A fresh private directory for one test process.
+pub fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("dpnat-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
