@@ -110,7 +110,9 @@ pub fn run(
 
     let mut ports = Vec::with_capacity(cfg.interfaces.len());
     for iface in &cfg.interfaces {
-        let id = eal.port_by_name(iface.device_name())?;
+        let id = eal
+            .port_by_name(iface.device_name())
+            .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;
         let pc = PortConfig {
             rx_queues: queues,
             tx_queues: queues,

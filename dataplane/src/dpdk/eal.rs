@@ -123,7 +123,7 @@ impl Eal {
             return Err(DpdkError::other(
                 "rte_eth_dev_get_port_by_name",
                 19, // ENODEV
-                format!("no ethdev named {name:?} (was it passed as --vdev or allowed with -a?)"),
+                format!("no ethdev named {name:?} (not probed: check the device string and the EAL messages above)"),
             ));
         }
         Ok(id)
