@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # dpnat namespace lab: real hosts (network namespaces) around a real dpnat.
 #
-#   lab.sh run  [--variant V] [--id ID] [--metrics-port N]
+#   lab.sh run  [--variant V] [--id ID] [--metrics-port N] [--router R]
 #                   build, start dpnat, print what to try, serve until Ctrl-C
 #                   (or until dpnat exits), then tear everything down
-#   lab.sh up   [--variant V] [--id ID] [--metrics-port N]
+#   lab.sh up   [--variant V] [--id ID] [--metrics-port N] [--router R]
 #                   same, but leave the lab running and print its id
 #   lab.sh restart [--id ID] VARIANT   restart dpnat with another config
 #   lab.sh exec [--id ID] HOST CMD...  run CMD inside a lab host
@@ -13,6 +13,8 @@
 #
 # Variants: rules (seed story: masquerade, port forward, hairpin srcnat rule),
 # nohairpin (same without the hairpin rule), auto (hairpin = "auto").
+# Routers: dpnat (default) or kernel (Linux + nftables with the same rules: a
+# known-good reference to check the lab and the e2e tests against).
 # Hosts: rtr (dpnat itself), sw1, lan1c, lan1s, lan2s, inet, far.
 # Environment: DPNAT (binary; default target/release/dpnat, else
 # target/debug/dpnat), LAB_STATE_ROOT (default /tmp/dpnat-lab), LAB_LCORES.
@@ -22,7 +24,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-	sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -93,6 +95,7 @@ cmd_up() {
 		--variant) variant=$2; shift 2 ;;
 		--id) id=$2; shift 2 ;;
 		--metrics-port) METRICS_PORT=$2; shift 2 ;;
+		--router) LAB_ROUTER=$2; shift 2 ;;
 		*) usage ;;
 		esac
 	done

@@ -153,7 +153,7 @@ lab_wait_tap() {
 		case $line in
 		*"<UP"* | *",UP"*) return 0 ;;
 		esac
-		if ! lab_pid_alive "$pid"; then
+		if [ -n "$pid" ] && ! lab_pid_alive "$pid"; then
 			lab_log "router (pid $pid) exited before tap $tap came up"
 			return 1
 		fi
@@ -367,22 +367,82 @@ lab_kill() {
 }
 
 lab_router_stop() {
-	local pid
+	local pid i
 	pid=$(cat "$LAB_DIR/router.pid" 2>/dev/null || true)
 	[ -n "$pid" ] && lab_kill "$pid"
 	rm -f "$LAB_DIR/router.pid"
+	# The kernel reference router: deleting one veth end deletes the pair.
+	for i in lan1 lan2 wan; do lab_x rtr ip link del "$i" 2>/dev/null || true; done
 }
 
-# lab_up <variant>: build the NAT lab and start dpnat with that config.
+# lab_router_start_kernel <variant>: a reference router, Linux forwarding +
+# nftables NAT with the same rules, in dpnat's place. It exists to prove the
+# e2e scenarios themselves against a known-good NAT; its "taps" are veth ends
+# created in rtr, so the attach path is exactly the one dpnat's taps take.
+lab_router_start_kernel() {
+	local variant=$1 hairpin_rule='' auto_rule='' i
+	case $variant in
+	rules) hairpin_rule='ip saddr 192.168.88.0/24 ip daddr 192.168.88.20 tcp dport 443 masquerade' ;;
+	nohairpin) ;;
+	auto) auto_rule='ct status dnat iifname { "lan1", "lan2" } oifname { "lan1", "lan2" } snat to 203.0.113.1' ;;
+	*) lab_log "unknown config variant '$variant'"; return 1 ;;
+	esac
+	command -v nft >/dev/null || { lab_log "the kernel reference router needs nft (nftables)"; return 1; }
+	printf '%s\n' "$variant" >"$LAB_DIR/variant"
+	for i in "lan1 $TAP_LAN1 $LAB_MAC_LAN1 $LAB_LAN1_GW/24" "lan2 $TAP_LAN2 $LAB_MAC_LAN2 $LAB_LAN2_GW/24" \
+		"wan $TAP_WAN $LAB_MAC_WAN $LAB_WAN_ADDR/24"; do
+		# shellcheck disable=SC2086 # split the four words on purpose
+		set -- $i
+		lab_run ip -n "$(lab_ns rtr)" link add "$1" address "$3" type veth peer name "$2" || return 1
+		{ lab_if_prep rtr "$1" && lab_if_prep rtr "$2"; } || return 1
+		lab_run lab_x rtr ip addr add "$4" dev "$1" || return 1
+	done
+	lab_run lab_x rtr sysctl -qw net.ipv4.ip_forward=1 net.ipv4.icmp_ratelimit=0 \
+		net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.default.send_redirects=0 \
+		net.ipv4.conf.lan1.send_redirects=0 net.ipv4.conf.lan2.send_redirects=0 || return 1
+	lab_run lab_x rtr ip route replace default via "$LAB_INET" dev wan onlink || return 1
+	lab_x rtr nft -f - <<EOF || { lab_log "nft ruleset failed"; return 1; }
+flush ruleset
+table ip nat {
+	chain prerouting {
+		type nat hook prerouting priority dstnat;
+		ip daddr 203.0.113.1 tcp dport 443 dnat to 192.168.88.20
+		ip daddr 203.0.113.1 udp dport 7 dnat to 192.168.88.20
+		ip daddr 203.0.113.1 tcp dport 8443 dnat to 192.168.89.20
+	}
+	chain postrouting {
+		type nat hook postrouting priority srcnat;
+		oifname "wan" masquerade
+		$hairpin_rule
+		$auto_rule
+	}
+}
+EOF
+	lab_attach_nat_taps "" || return 1
+	lab_wait_ping lan1c "$LAB_LAN1_GW"
+}
+
+lab_router_start() {
+	# restart keeps the kind the lab was built with
+	[ -n "${LAB_ROUTER:-}" ] || LAB_ROUTER=$(cat "$LAB_DIR/router-kind" 2>/dev/null || echo dpnat)
+	printf '%s\n' "$LAB_ROUTER" >"$LAB_DIR/router-kind"
+	case $LAB_ROUTER in
+	dpnat) lab_router_start_dpnat "$1" ;;
+	kernel) lab_router_start_kernel "$1" ;;
+	*) lab_log "unknown LAB_ROUTER '${LAB_ROUTER:-}' (dpnat|kernel)"; return 1 ;;
+	esac
+}
+
+# lab_up <variant>: build the NAT lab and start the router with that config.
 lab_up() {
 	lab_build_hosts || return 1
-	lab_router_start_dpnat "$1"
+	lab_router_start "$1"
 }
 
-# lab_restart <variant>: new dpnat config, same hosts (servers keep running).
+# lab_restart <variant>: new router config, same hosts (servers keep running).
 lab_restart() {
 	lab_router_stop
-	lab_router_start_dpnat "$1"
+	lab_router_start "$1"
 }
 
 # lab_down <id>: remove everything of lab <id>: its processes (router first,

@@ -161,7 +161,9 @@ e2e_capture_start() {
 	shift 3
 	rm -f "$file" "$file.err"
 	# ip netns exec execs tcpdump, so $! is tcpdump itself (not a subshell).
-	ip netns exec "$(lab_ns "$h")" tcpdump -i "$dev" -n -U -Z root -s 0 -w "$file" "$@" 2>"$file.err" &
+	# --immediate-mode: without it frames wait in the ring for a block timeout
+	# and a quick stop loses them ("received by filter" but not captured).
+	ip netns exec "$(lab_ns "$h")" tcpdump -i "$dev" -n -U --immediate-mode -Z root -s 0 -w "$file" "$@" 2>"$file.err" &
 	E2E_CAP_PID=$!
 	deadline=$((SECONDS + 10))
 	until grep -q 'listening on' "$file.err" 2>/dev/null; do
