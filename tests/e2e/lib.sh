@@ -37,7 +37,12 @@ e2e_scenario() {
 		. "$E2E_DIR/lib.sh"
 		. "$E2E_DIR/scenarios.sh"
 		. "$E2E_DIR/plumbing.sh"
-		"$@"' _ "$fn" "$@" >"$log" 2>&1 || rc=$?
+		"$@"' _ "$fn" "$@" >"$log" 2>&1 &
+	# In the background + wait: a trapped INT/TERM interrupts `wait` at once
+	# (a foreground child would delay the trap until it finished).
+	E2E_CHILD=$!
+	wait "$E2E_CHILD" || rc=$?
+	E2E_CHILD=
 	if [ "$rc" -eq 0 ]; then
 		echo "PASS $name"
 		E2E_PASS=$((E2E_PASS + 1))
@@ -63,8 +68,10 @@ e2e_fail_all() {
 	done
 }
 
-# Labs this run created and has not removed yet (the EXIT trap removes them).
+# Labs this run created and has not removed yet (the EXIT trap removes them),
+# and the running scenario's pid.
 E2E_LABS=()
+E2E_CHILD=
 
 # e2e_lab_down <id>: remove a lab, keeping its logs (dpnat.log, configs)
 # under $E2E_LOGS/lab-<id>.
@@ -77,6 +84,13 @@ e2e_lab_down() {
 
 e2e_cleanup() {
 	local id
+	# A scenario interrupted mid-run: stop its timeout (which stops the
+	# scenario); lab_down then ends whatever it started in the namespaces.
+	if [ -n "${E2E_CHILD:-}" ]; then
+		kill -TERM "$E2E_CHILD" 2>/dev/null || true
+		wait "$E2E_CHILD" 2>/dev/null || true
+		E2E_CHILD=
+	fi
 	for id in "${E2E_LABS[@]}"; do e2e_lab_down "$id"; done
 }
 

@@ -46,24 +46,34 @@ wanted() {
 	return 1
 }
 
+# why_from <log>: the lab's own last complaint, else the log's last line.
+why_from() {
+	local w
+	w=$(grep '^\[lab ' "$1" | tail -n 1)
+	[ -n "$w" ] || w=$(grep -v '^\s*$' "$1" | tail -n 1)
+	printf '%s\n' "$w"
+}
+
 # run_variant <variant> <names...>: (re)start the router with that config
 # and run the wanted scenarios; if the router does not come up, they fail.
-nat_lab_up=
+hosts_up=
 run_variant() {
 	local variant=$1 names=() n log
 	shift
 	for n in "$@"; do wanted "$n" && names+=("$n"); done
 	[ ${#names[@]} -gt 0 ] || return 0
-	log=$E2E_LOGS/router-$variant.log
 	echo "# nat: config variant $variant (router: ${LAB_ROUTER:-dpnat})"
-	if [ -z "$nat_lab_up" ]; then
-		if ! lab_up "$variant" >"$log" 2>&1; then
-			e2e_fail_all "lab did not come up ($variant): $(grep -v '^\s*$' "$log" | tail -n 1)" "${names[@]}"
+	if [ -z "$hosts_up" ]; then
+		log=$E2E_LOGS/lab-hosts.log
+		if ! lab_build_hosts >"$log" 2>&1; then
+			e2e_fail_all "lab hosts did not come up: $(why_from "$log")" "${names[@]}"
 			return 0
 		fi
-		nat_lab_up=1
-	elif ! lab_restart "$variant" >"$log" 2>&1; then
-		e2e_fail_all "router did not restart ($variant): $(grep -v '^\s*$' "$log" | tail -n 1)" "${names[@]}"
+		hosts_up=1
+	fi
+	log=$E2E_LOGS/router-$variant.log
+	if ! lab_restart "$variant" >"$log" 2>&1; then
+		e2e_fail_all "router did not come up ($variant): $(why_from "$log")" "${names[@]}"
 		return 0
 	fi
 	for n in "${names[@]}"; do
