@@ -48,11 +48,18 @@ list_ids() {
 }
 
 print_tries() {
-	local id=$LAB_ID me
+	local id=$LAB_ID me variant router hp
 	me=$(realpath "${BASH_SOURCE[0]}")
+	variant=$(cat "$LAB_DIR/variant")
+	router=$(cat "$LAB_DIR/router-kind")
+	case $variant in
+	rules) hp='hairpin:  seen-from=192.168.88.1 (srcnat rule)' ;;
+	auto) hp='hairpin:  seen-from=203.0.113.1 (auto)' ;;
+	*) hp='hairpin without the rule: times out (seed story)' ;;
+	esac
 	cat <<EOF
 
-dpnat lab $id is up (config variant: $(cat "$LAB_DIR/variant"), log: $LAB_DIR/dpnat.log)
+dpnat lab $id is up (router: $router, config variant: $variant, files: $LAB_DIR)
 
   LAN1 192.168.88.0/24  lan1c .10 (client), lan1s .20 (server :443, udp :7, iperf3)
   LAN2 192.168.89.0/24  lan2s .20 (server :443 :8443, udp :7)
@@ -61,7 +68,7 @@ dpnat lab $id is up (config variant: $(cat "$LAB_DIR/variant"), log: $LAB_DIR/dp
 
 Things to try (each server answers with the source address it saw):
   $me exec --id $id lan1c curl -s http://203.0.113.254/        # outbound: seen-from=203.0.113.1
-  $me exec --id $id lan1c curl -s http://203.0.113.1:443/      # hairpin:  seen-from=192.168.88.1 (rules)
+  $me exec --id $id lan1c curl -s http://203.0.113.1:443/      # $hp
   $me exec --id $id inet  curl -s http://203.0.113.1:443/      # port forward from the internet
   $me exec --id $id lan1c curl -s http://203.0.113.1:8443/     # hairpin to LAN2, no extra rule
   $me exec --id $id lan1c traceroute -n 203.0.113.254          # first hop 192.168.88.1
@@ -116,6 +123,10 @@ cmd_up() {
 	fi
 	echo
 	echo "Ctrl-C stops dpnat and removes the lab."
+	if [ ! -e "$LAB_DIR/router.pid" ]; then
+		# the kernel reference router has no process to watch
+		while :; do sleep 1; done
+	fi
 	while lab_pid_alive "$(cat "$LAB_DIR/router.pid" 2>/dev/null)"; do
 		sleep 1
 	done
