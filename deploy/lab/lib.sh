@@ -280,15 +280,17 @@ lab_attach_nat_taps() {
 
 # lab_render_config <variant> <out>: variant rules | nohairpin | auto.
 lab_render_config() {
-	local variant=$1 out=$2 tmpl=${LAB_CONFIG_TEMPLATE:-$LAB_LIB_DIR/dpnat-lab.toml.in} hairpin=rules del='^$'
+	local variant=$1 out=$2 tmpl=${LAB_CONFIG_TEMPLATE:-$LAB_LIB_DIR/dpnat-lab.toml.in} hairpin=rules del=
 	case $variant in
 	rules) ;;
-	nohairpin) del='# lab:hairpin-rule' ;;
-	auto) del='# lab:hairpin-rule'; hairpin=auto ;;
+	nohairpin) del='/# lab:hairpin-rule$/d' ;;
+	auto) del='/# lab:hairpin-rule$/d'; hairpin=auto ;;
 	*) lab_log "unknown config variant '$variant' (rules|nohairpin|auto)"; return 1 ;;
 	esac
 	[ -r "$tmpl" ] || { lab_log "no config template $tmpl"; return 1; }
-	sed -e "/$del/d" \
+	local drop=()
+	[ -z "$del" ] || drop=(-e "$del")
+	sed "${drop[@]}" \
 		-e "s|@FILE_PREFIX@|$LAB_PREFIX|g" \
 		-e "s|@TAP_LAN1@|$TAP_LAN1|g" -e "s|@TAP_LAN2@|$TAP_LAN2|g" -e "s|@TAP_WAN@|$TAP_WAN|g" \
 		-e "s|@MAC_LAN1@|$LAB_MAC_LAN1|g" -e "s|@MAC_LAN2@|$LAB_MAC_LAN2|g" -e "s|@MAC_WAN@|$LAB_MAC_WAN|g" \
@@ -327,15 +329,18 @@ lab_router_start_dpnat() {
 	lab_bg rtr dpnat "$bin" run --config "$cfg"
 	LAB_ROUTER_PID=$LAB_LAST_PID
 	printf '%s\n' "$LAB_ROUTER_PID" >"$LAB_DIR/router.pid"
-	if ! lab_attach_nat_taps "$LAB_ROUTER_PID"; then
-		lab_log "dpnat log tail:"
-		tail -n 20 "$LAB_DIR/dpnat.log" >&2 || true
+	if ! lab_attach_nat_taps "$LAB_ROUTER_PID" || ! lab_wait_ping lan1c "$LAB_LAN1_GW" "$LAB_ROUTER_PID"; then
+		lab_dpnat_said
 		return 1
 	fi
-	lab_wait_ping lan1c "$LAB_LAN1_GW" "$LAB_ROUTER_PID" || {
-		tail -n 20 "$LAB_DIR/dpnat.log" >&2 || true
-		return 1
-	}
+}
+
+# After a failed start: dpnat's log tail, then its last line as the lab's
+# last word (callers show that one line as the reason).
+lab_dpnat_said() {
+	echo "---- dpnat.log (tail)" >&2
+	tail -n 20 "$LAB_DIR/dpnat.log" >&2 || true
+	lab_log "dpnat said: $(grep -v '^\s*$' "$LAB_DIR/dpnat.log" | tail -n 1)"
 }
 
 # lab_wait_ping <short> <addr> [pid]: bounded wait until addr answers ping.
