@@ -6,6 +6,9 @@
 #                   (or until dpnat exits), then tear everything down
 #   lab.sh up   [--variant V] [--id ID] [--metrics-port N] [--router R]
 #                   same, but leave the lab running and print its id
+#   lab.sh demo [--variant V] [--router R]
+#                   build, run the suggested tries, tear down (exit 1 if the
+#                   hairpin curl fails)
 #   lab.sh restart [--id ID] VARIANT   restart dpnat with another config
 #   lab.sh exec [--id ID] HOST CMD...  run CMD inside a lab host
 #   lab.sh down [ID | --all]           remove a lab (or every lab)
@@ -24,7 +27,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-	sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -93,6 +96,40 @@ start_metrics_relay() {
 	printf '%s metrics-relay\n' "$!" >>"$LAB_DIR/pids"
 }
 
+# The seed story's check, done for the user: curl the public address from
+# the LAN client.
+try_hairpin() {
+	local out
+	echo "Trying it for you: lan1c curl http://203.0.113.1:443/"
+	if out=$(lab_x lan1c timeout 10 curl -sS --max-time 5 http://203.0.113.1:443/ 2>&1); then
+		echo "  -> $out"
+	else
+		echo "  -> failed: $out"
+		return 1
+	fi
+}
+
+# demo: the other suggestions too, each bounded.
+try_all() {
+	local rc=0
+	while IFS='|' read -r host cmd; do
+		echo "\$ lab.sh exec $host $cmd"
+		# shellcheck disable=SC2086 # the command words split on purpose
+		lab_x "$host" timeout 20 $cmd 2>&1 | sed 's/^/    /' || rc=1
+	done <<'TRIES'
+lan1c|curl -sS --max-time 5 http://203.0.113.254/
+inet|curl -sS --max-time 5 http://203.0.113.1:443/
+lan1c|curl -sS --max-time 5 http://203.0.113.1:8443/
+lan1c|ping -c 2 -W 2 192.168.88.1
+lan1c|traceroute -n -q 1 -w 2 -m 3 203.0.113.254
+lan1c|iperf3 -c 203.0.113.254 -t 2
+TRIES
+	# frag-needed makes ping exit non-zero: expected, not a failure
+	echo "\$ lab.sh exec lan1c ping -M do -s 1300 -c 2 198.51.100.10"
+	{ lab_x lan1c timeout 10 ping -n -c 2 -W 3 -M 'do' -s 1300 198.51.100.10 2>&1 || true; } | sed 's/^/    /'
+	return "$rc"
+}
+
 cmd_up() {
 	local mode=$1 variant=rules id=
 	shift
@@ -115,6 +152,12 @@ cmd_up() {
 	lab_up "$variant"
 	[ -n "$METRICS_PORT" ] && start_metrics_relay "$METRICS_PORT"
 	print_tries
+	echo
+	try_hairpin || { [ "$mode" = demo ] && return 1; }
+	if [ "$mode" = demo ]; then
+		try_all
+		return $?
+	fi
 	if [ "$mode" = up ]; then
 		trap - EXIT INT TERM
 		echo
@@ -141,7 +184,7 @@ main() {
 	local cmd=$1 id=
 	shift
 	case $cmd in
-	up | run) cmd_up "$cmd" "$@" ;;
+	up | run | demo) cmd_up "$cmd" "$@" ;;
 	down)
 		if [ "${1:-}" = --all ]; then
 			for id in $(list_ids); do LAB_ID=$id lab_down "$id"; done
