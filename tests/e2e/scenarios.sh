@@ -102,7 +102,7 @@ sc_pmtu_frag_needed() {
 		  if (d[1] != c || s[2] != c || d[2] != f || $3 != m) bad = 1 }
 		END { exit bad }' <<<"$rows" ||
 		{ e2e_fail "frag-needed not translated right (want inner $LAB_LAN1_CLIENT -> $LAB_FAR, mtu $LAB_FAR_MTU): $(head -n 1 <<<"$rows")"; return 1; }
-	e2e_checksums_clean "$cap" "lan1c/eth0 frag-needed"
+	e2e_checksums_clean "$cap" "lan1c/eth0 frag-needed" "eth.src == $LAB_MAC_LAN1 && icmp.type == 3"
 }
 
 # Receiving-side captures around dpnat while traffic of every kind crosses:
@@ -110,6 +110,8 @@ sc_pmtu_frag_needed() {
 sc_checksums() {
 	local h pids=() rc=0 mac
 	declare -A caps=([inet]=eth0 [lan1c]=eth0 [lan1s]=eth0 [lan2s]=eth0)
+	# dpnat's port MAC on each segment: the frames it produced.
+	declare -A from=([inet]=$LAB_MAC_WAN [lan1c]=$LAB_MAC_LAN1 [lan1s]=$LAB_MAC_LAN1 [lan2s]=$LAB_MAC_LAN2)
 	for h in "${!caps[@]}"; do
 		e2e_capture_start "$h" "${caps[$h]}" "$LAB_DIR/csum-$h.pcap" || return 1
 		pids+=("$E2E_CAP_PID")
@@ -128,7 +130,7 @@ sc_checksums() {
 	lab_x lan1c timeout 30 iperf3 -c "$LAB_INET" -n 4M >/dev/null 2>&1 || true
 	for h in "${pids[@]}"; do e2e_capture_stop "$h"; done
 	for h in "${!caps[@]}"; do
-		e2e_checksums_clean "$LAB_DIR/csum-$h.pcap" "$h/${caps[$h]}" || rc=1
+		e2e_checksums_clean "$LAB_DIR/csum-$h.pcap" "$h/${caps[$h]}" "eth.src == ${from[$h]}" || rc=1
 	done
 	# Frames dpnat itself put on the wire (its port MAC as source).
 	mac="eth.src == $LAB_MAC_WAN"
