@@ -2,48 +2,18 @@
 //! insert / lookup / on_packet / expire / remove on the session table and
 //! map_outbound / lookup / unref / tick on the mappings make zero heap
 //! allocations, even with enough churn to force hashbrown's tombstone
-//! cleanup. Its own test binary, with one test, so no other test's
-//! allocations are counted.
+//! cleanup. Counted on this test's thread only (see `support/alloc_counter.rs`).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+#[path = "support/alloc_counter.rs"]
+mod alloc_counter;
 
 use dataplane::conntrack::ports::{PROTO_TCP, PROTO_UDP};
 use dataplane::conntrack::tcp::flags::{ACK, FIN, SYN};
 use dataplane::conntrack::{
     Dir, FlowKey, Instant, Mappings, PortConfig, PortRange, SessionTable, Timeouts, WorkerSlice,
 };
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// A payload like the NAT's: what a session must release when it dies.
 #[derive(Clone, Copy)]
@@ -131,10 +101,9 @@ fn steady_state_allocates_nothing() {
 
     // Warm up (first use of every slot), then count.
     run(40, &mut now);
-    COUNTING.store(true, Ordering::SeqCst);
+    let before = alloc_counter::allocations();
     run(400, &mut now);
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocs = ALLOCS.load(Ordering::SeqCst);
+    let allocs = alloc_counter::allocations() - before;
     eprintln!(
         "created {created} refused {refused} {:?} {:?}",
         table.stats(),

@@ -2,43 +2,12 @@
 //! counting global allocator around thousands of packets of established
 //! flows, new-session creation (outbound, port-forward, hairpin) and expiry.
 
+#[path = "support/alloc_counter.rs"]
+mod alloc_counter;
 mod nat_common;
 use nat_common::*;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: defers to the system allocator; only counts calls.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn steady_state_bursts_allocate_nothing() {
@@ -101,7 +70,7 @@ fn steady_state_bursts_allocate_nothing() {
     e.housekeeping(t(1), 1024);
 
     let created0 = e.stats().sessions_created;
-    COUNTING.store(true, Ordering::SeqCst);
+    let before = alloc_counter::allocations();
     for r in 0..rounds {
         let now = t(60 * (r + 1));
         for (o, i) in out_pkts.iter().zip(&in_pkts) {
@@ -115,8 +84,7 @@ fn steady_state_bursts_allocate_nothing() {
         while e.next_released().is_some() {}
         e.housekeeping(now, 4096);
     }
-    COUNTING.store(false, Ordering::SeqCst);
-    let allocs = ALLOCS.load(Ordering::SeqCst);
+    let allocs = alloc_counter::allocations() - before;
 
     let st = e.stats();
     assert!(

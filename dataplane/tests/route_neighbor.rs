@@ -2,8 +2,6 @@
 //! bytes -> ARP reply -> held packets released in order; and proof that none
 //! of it allocates after construction.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::Ipv4Addr;
 
 use dataplane::conntrack::Instant;
@@ -14,35 +12,9 @@ use dataplane::route::{
 };
 use dataplane::stats::DropReason;
 
-/// Counts allocations made by the current thread (tests run in parallel).
-struct Counting;
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.with(|a| a.set(a.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.with(|a| a.set(a.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|a| a.get())
-}
+#[path = "support/alloc_counter.rs"]
+mod alloc_counter;
+use alloc_counter::allocations;
 
 const WAN_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const GW_MAC: [u8; 6] = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
@@ -99,7 +71,7 @@ fn forward_to_unresolved_gateway_then_release_in_order() {
     let mut frame = [0u8; MAX_ARP_FRAME_LEN];
     let mut sent_requests = Vec::new();
 
-    let before = allocs();
+    let before = allocations();
     let dst = Ipv4Addr::new(198, 51, 100, 7);
     for pkt in 0..6u32 {
         let now = Instant(pkt as u64 * 10);
@@ -121,7 +93,7 @@ fn forward_to_unresolved_gateway_then_release_in_order() {
         }
     }
     assert_eq!(
-        allocs() - before,
+        allocations() - before,
         1,
         "only the test's own Vec push allocates"
     );
@@ -130,7 +102,7 @@ fn forward_to_unresolved_gateway_then_release_in_order() {
     assert_eq!(&frame[38..42], &[203, 0, 113, 1]);
 
     let reply = gateway_reply();
-    let before = allocs();
+    let before = allocations();
     let mut out = [0u8; MAX_ARP_FRAME_LEN];
     let o = handle_arp(&reply, 1, &ifs, &mut neigh, Instant(200), &mut out);
     let gw = Ipv4Addr::new(203, 0, 113, 1);
@@ -152,7 +124,11 @@ fn forward_to_unresolved_gateway_then_release_in_order() {
         neigh.resolve(gw, Instant(300)),
         Resolve::Ready(MacAddr(GW_MAC))
     );
-    assert_eq!(allocs(), before, "ARP input and release never allocate");
+    assert_eq!(
+        allocations(),
+        before,
+        "ARP input and release never allocate"
+    );
 }
 
 #[test]
@@ -167,7 +143,7 @@ fn unanswered_resolution_drops_held_packets_after_retries() {
     assert_eq!(neigh.hold(host, 0, 1, Instant(0)), Hold::HeldRequest);
     assert_eq!(neigh.hold(host, 0, 2, Instant(0)), Hold::Held);
 
-    let before = allocs();
+    let before = allocations();
     let mut requests = 0;
     let mut dropped = [0u32; 2];
     let mut nd = 0;
@@ -186,7 +162,7 @@ fn unanswered_resolution_drops_held_packets_after_retries() {
             }
         });
     }
-    assert_eq!(allocs(), before, "polling never allocates");
+    assert_eq!(allocations(), before, "polling never allocates");
     assert_eq!(requests, 2, "retries at 1 s and 2 s (max_probes = 3)");
     assert_eq!(&dropped[..nd], &[1, 2]);
     assert!(neigh.get(host, Instant(5000)).is_none());
@@ -209,7 +185,7 @@ fn arp_request_storm_is_bounded_and_allocation_free() {
     req.extend_from_slice(&[192, 168, 88, 1]);
     req.resize(60, 0);
     let mut out = [0u8; MAX_ARP_FRAME_LEN];
-    let before = allocs();
+    let before = allocations();
     let mut replies = 0;
     for host in 2..=254u8 {
         req[11] = host;
@@ -221,7 +197,7 @@ fn arp_request_storm_is_bounded_and_allocation_free() {
             replies += 1;
         }
     }
-    assert_eq!(allocs(), before);
+    assert_eq!(allocations(), before);
     assert_eq!(replies, 253, "every requester is answered");
     assert_eq!(neigh.len(), 32, "table stays at capacity, LRU-evicting");
     assert!(neigh
