@@ -129,3 +129,41 @@ fn port_shadowing_forward_wins_over_client_mapping() {
     );
     assert_eq!(v, fwd(LAN, CLIENT));
 }
+
+/// Regression: with the filter index as full as the session table, a new
+/// session whose remote was already allowed did not add its reference, so
+/// the first older session to die removed the entry while the new one still
+/// lived, and the peer was filtered.
+#[test]
+fn n6_address_dependent_entry_outlives_older_sessions_when_index_full() {
+    let mut e = engine(
+        &[
+            "chain=srcnat src-address=192.168.88.20 action=src-nat to-addresses=203.0.113.1",
+            MASQ_WAN,
+        ],
+        NatConfig {
+            filtering: Filtering::AddressDependent,
+            table_capacity: 2,
+            ..small_config()
+        },
+    );
+    // S1: the server's mapping talks to the client (LAN to LAN, translated).
+    let (v, p) = run(&mut e, udp(SERVER, 5000, CLIENT, 7000, b"s1"), LAN, t(0));
+    assert_eq!(v, fwd(LAN, CLIENT));
+    let ext = parse(&p).sport;
+    // S2: the client reaches that mapping (allowed) and is hairpinned, so
+    // it holds two filter entries; index and table are now full.
+    let (v, _) = run(&mut e, udp(CLIENT, 7001, PUBLIC, ext, b"s2"), LAN, t(0));
+    assert_eq!(v, fwd(LAN, SERVER));
+    assert_eq!(e.sessions().len(), 2);
+    // S3 after S1 and S2 timed out: the full-table insert reclaims S1; the
+    // server talks to the client again through the same mapping.
+    let (v, _) = run(&mut e, udp(SERVER, 5000, CLIENT, 7002, b"s3"), LAN, t(350));
+    assert_eq!(v, fwd(LAN, CLIENT));
+    // S2 expires; S3 still allows the client's address.
+    assert_eq!(e.housekeeping(t(350), 16), 1);
+    assert_eq!(e.sessions().len(), 1);
+    let (v, _) = run(&mut e, udp(CLIENT, 7003, PUBLIC, ext, b"s4"), LAN, t(351));
+    assert_eq!(v, fwd(LAN, SERVER));
+    assert_eq!(e.stats().dropped(DropReason::Filtered), 0);
+}

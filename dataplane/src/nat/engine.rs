@@ -48,6 +48,7 @@ use crate::wire::ip_proto;
 use crate::wire::ipv4::Ipv4Packet;
 use crate::wire::tcp::{TcpFlags, TcpPacket};
 use crate::wire::udp::UdpPacket;
+use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -822,11 +823,22 @@ impl State {
             Ok(_) => {
                 self.stats.sessions_created += 1;
                 for m in [&owner, &dst_owner] {
-                    if m.pool != MappingRef::NO_POOL && self.adf.len() < self.adf_cap {
-                        *self
-                            .adf
-                            .entry((m.proto, m.external.0, m.external.1, m.remote))
-                            .or_insert(0) += 1;
+                    if m.pool == MappingRef::NO_POOL {
+                        continue;
+                    }
+                    // A full index refuses new remotes only: an existing
+                    // entry must count every session, or the first to die
+                    // would remove it under the others.
+                    let full = self.adf.len() >= self.adf_cap;
+                    match self
+                        .adf
+                        .entry((m.proto, m.external.0, m.external.1, m.remote))
+                    {
+                        Entry::Occupied(mut o) => *o.get_mut() += 1,
+                        Entry::Vacant(v) if !full => {
+                            v.insert(1);
+                        }
+                        Entry::Vacant(_) => {}
                     }
                 }
             }
