@@ -246,7 +246,12 @@ impl<V: Copy> HoldBuffer<V> {
             let off = i * self.slot_size;
             let len = usize::from(s.len);
             f(&mut self.data[off..off + len]);
-            self.ready.push_back(i);
+            // A slot expired while ready keeps its queue entry, which now
+            // serves its new content; queueing it twice could outgrow the
+            // preallocated queue.
+            if !self.ready.contains(&i) {
+                self.ready.push_back(i);
+            }
             n += 1;
         }
         n
@@ -340,6 +345,28 @@ mod tests {
         t.insert(key(1, 2), 3, Instant(6)).unwrap();
         assert_eq!(t.get(&key(1, 1), Instant(7)), Some(2));
         assert_eq!(t.get(&key(1, 2), Instant(7)), Some(3));
+    }
+
+    #[test]
+    fn ready_queue_never_outgrows_its_slots() {
+        // Released fragments that expire before being taken, over and over.
+        let mut h: HoldBuffer<u8> = HoldBuffer::new(2, 64, 2, 100, 0);
+        let cap = h.ready.capacity();
+        for round in 0..50u16 {
+            let now = Instant(u64::from(round) * 100);
+            h.hold(key(1, round), &[1; 10], now).unwrap();
+            assert_eq!(h.release(&key(1, round), 1, |_| {}), 1);
+            assert_eq!(h.expire(now.add_millis(100)), 1);
+        }
+        assert!(h.ready.len() <= 2);
+        assert_eq!(h.ready.capacity(), cap, "no reallocation");
+        // A later release is still handed out exactly once.
+        h.hold(key(2, 1), &[5; 3], Instant(9000)).unwrap();
+        h.release(&key(2, 1), 4, |_| {});
+        let (slot, tag) = h.pop_ready().unwrap();
+        assert_eq!((h.bytes(slot), tag), (&[5u8; 3][..], 4));
+        h.free(slot);
+        assert_eq!(h.pop_ready(), None);
     }
 
     #[test]
