@@ -24,20 +24,11 @@ use crate::nat::translate::{Rewrite, Translation};
 use crate::stats::DropReason;
 use crate::wire::checksum;
 use crate::wire::icmp::{field as icmp_field, msg_type};
-use crate::wire::ip_proto;
 use crate::wire::ipv4::Ipv4Packet;
-use std::net::Ipv4Addr;
+use crate::wire::{be16, ip_proto, l4_ports, put16, set_l4_ports, tcp, udp};
 
-/// Offsets inside the quoted packet's L4 header.
-mod field {
-    use core::ops::Range;
-    pub const SRC_PORT: Range<usize> = 0..2;
-    pub const DST_PORT: Range<usize> = 2..4;
-    pub const UDP_CHECKSUM: Range<usize> = 6..8;
-    pub const TCP_CHECKSUM: Range<usize> = 16..18;
-    /// RFC 792: an error quotes at least 8 bytes past the IP header.
-    pub const MIN_QUOTED_L4: usize = 8;
-}
+/// RFC 792: an error quotes at least 8 bytes past the IP header.
+const MIN_QUOTED_L4: usize = 8;
 
 /// Translates the ICMP error `pkt` (IPv4 header of `ihl` bytes, exactly
 /// total-length long) in place. Returns the rewrite of the direction the
@@ -64,17 +55,14 @@ pub fn translate(
     let Some(q_l4) = quoted.get(q_ihl..) else {
         return Err(DropReason::IcmpMalformed);
     };
-    if q_l4.len() < field::MIN_QUOTED_L4 {
+    if q_l4.len() < MIN_QUOTED_L4 {
         return Err(DropReason::IcmpMalformed);
     }
     let (sport, dport) = match q_proto {
-        ip_proto::TCP | ip_proto::UDP => (
-            rd16(q_l4, field::SRC_PORT.start),
-            rd16(q_l4, field::DST_PORT.start),
-        ),
+        ip_proto::TCP | ip_proto::UDP => l4_ports(q_l4).ok_or(DropReason::IcmpMalformed)?,
         ip_proto::ICMP => match q_l4[icmp_field::TYPE] {
             msg_type::ECHO_REQUEST | msg_type::ECHO_REPLY => {
-                let id = rd16(q_l4, icmp_field::ECHO_IDENT.start);
+                let id = be16(q_l4, icmp_field::ECHO_IDENT.start);
                 (id, id)
             }
             // Errors about errors (or other ICMP) belong to no session.
@@ -141,41 +129,25 @@ fn rewrite_quoted(q: &mut [u8], q_ihl: usize, rw: &Rewrite, full: bool) {
     let Some(l4) = q.get_mut(q_ihl..) else { return };
     match rw.proto {
         ip_proto::TCP | ip_proto::UDP => {
-            wr16(l4, field::SRC_PORT.start, rw.src_port);
-            wr16(l4, field::DST_PORT.start, rw.dst_port);
+            set_l4_ports(l4, rw.src_port, rw.dst_port);
             if !full {
                 return;
             }
-            if rw.proto == ip_proto::TCP && l4.len() >= field::TCP_CHECKSUM.end {
-                let c = rd16(l4, field::TCP_CHECKSUM.start);
-                wr16(l4, field::TCP_CHECKSUM.start, rw.l4_delta.apply(c));
+            if rw.proto == ip_proto::TCP && l4.len() >= tcp::field::CHECKSUM.end {
+                let at = tcp::field::CHECKSUM.start;
+                put16(l4, at, rw.l4_delta.apply(be16(l4, at)));
             } else if rw.proto == ip_proto::UDP {
-                let c = rd16(l4, field::UDP_CHECKSUM.start);
-                wr16(l4, field::UDP_CHECKSUM.start, rw.l4_delta.apply_udp(c));
+                let at = udp::field::CHECKSUM.start;
+                put16(l4, at, rw.l4_delta.apply_udp(be16(l4, at)));
             }
         }
         ip_proto::ICMP => {
-            wr16(l4, icmp_field::ECHO_IDENT.start, rw.src_port);
+            put16(l4, icmp_field::ECHO_IDENT.start, rw.src_port);
             if full {
-                let c = rd16(l4, icmp_field::CHECKSUM.start);
-                wr16(l4, icmp_field::CHECKSUM.start, rw.l4_delta.apply(c));
+                let at = icmp_field::CHECKSUM.start;
+                put16(l4, at, rw.l4_delta.apply(be16(l4, at)));
             }
         }
         _ => {}
     }
-}
-
-/// The outer destination after translation (for routing).
-pub fn outer_dst(pkt: &[u8]) -> Option<Ipv4Addr> {
-    Ipv4Packet::new_checked(pkt).ok().map(|p| p.dst_addr())
-}
-
-#[inline(always)]
-fn rd16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline(always)]
-fn wr16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }

@@ -19,22 +19,8 @@
 
 use crate::conntrack::FlowKey;
 use crate::wire::checksum::Delta;
-use crate::wire::ip_proto;
+use crate::wire::{be16, icmp, ip_proto, ipv4, put16, set_l4_ports, tcp, udp};
 use std::net::Ipv4Addr;
-
-/// Byte offsets of the fields a rewrite touches.
-mod field {
-    use core::ops::Range;
-    pub const IP_CHECKSUM: Range<usize> = 10..12;
-    pub const IP_SRC: Range<usize> = 12..16;
-    pub const IP_DST: Range<usize> = 16..20;
-    pub const L4_SRC_PORT: Range<usize> = 0..2;
-    pub const L4_DST_PORT: Range<usize> = 2..4;
-    pub const TCP_CHECKSUM: Range<usize> = 16..18;
-    pub const UDP_CHECKSUM: Range<usize> = 6..8;
-    pub const ICMP_CHECKSUM: Range<usize> = 2..4;
-    pub const ICMP_IDENT: Range<usize> = 4..6;
-}
 
 /// Which part of the packet a rewrite applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,34 +87,33 @@ impl Rewrite {
     /// Rewrites `pkt` (an IPv4 packet whose header is `ihl` bytes) in place.
     #[inline]
     pub fn apply(&self, pkt: &mut [u8], ihl: usize, part: L4Part) {
-        if pkt.len() < field::IP_DST.end {
+        use ipv4::field::{CHECKSUM as IP_CHECKSUM, DST_ADDR, SRC_ADDR};
+        if pkt.len() < DST_ADDR.end {
             return;
         }
-        pkt[field::IP_SRC].copy_from_slice(&self.src.octets());
-        pkt[field::IP_DST].copy_from_slice(&self.dst.octets());
-        let c = rd16(pkt, field::IP_CHECKSUM.start);
-        wr16(pkt, field::IP_CHECKSUM.start, self.ip_delta.apply(c));
+        pkt[SRC_ADDR].copy_from_slice(&self.src.octets());
+        pkt[DST_ADDR].copy_from_slice(&self.dst.octets());
+        let c = be16(pkt, IP_CHECKSUM.start);
+        put16(pkt, IP_CHECKSUM.start, self.ip_delta.apply(c));
         if part == L4Part::IpOnly {
             return;
         }
         let Some(l4) = pkt.get_mut(ihl..) else { return };
         match self.proto {
-            ip_proto::TCP if l4.len() >= field::TCP_CHECKSUM.end => {
-                wr16(l4, field::L4_SRC_PORT.start, self.src_port);
-                wr16(l4, field::L4_DST_PORT.start, self.dst_port);
-                let c = rd16(l4, field::TCP_CHECKSUM.start);
-                wr16(l4, field::TCP_CHECKSUM.start, self.l4_delta.apply(c));
+            ip_proto::TCP if l4.len() >= tcp::field::CHECKSUM.end => {
+                set_l4_ports(l4, self.src_port, self.dst_port);
+                let at = tcp::field::CHECKSUM.start;
+                put16(l4, at, self.l4_delta.apply(be16(l4, at)));
             }
-            ip_proto::UDP if l4.len() >= field::UDP_CHECKSUM.end => {
-                wr16(l4, field::L4_SRC_PORT.start, self.src_port);
-                wr16(l4, field::L4_DST_PORT.start, self.dst_port);
-                let c = rd16(l4, field::UDP_CHECKSUM.start);
-                wr16(l4, field::UDP_CHECKSUM.start, self.l4_delta.apply_udp(c));
+            ip_proto::UDP if l4.len() >= udp::field::CHECKSUM.end => {
+                set_l4_ports(l4, self.src_port, self.dst_port);
+                let at = udp::field::CHECKSUM.start;
+                put16(l4, at, self.l4_delta.apply_udp(be16(l4, at)));
             }
-            ip_proto::ICMP if l4.len() >= field::ICMP_IDENT.end => {
-                wr16(l4, field::ICMP_IDENT.start, self.src_port);
-                let c = rd16(l4, field::ICMP_CHECKSUM.start);
-                wr16(l4, field::ICMP_CHECKSUM.start, self.l4_delta.apply(c));
+            ip_proto::ICMP if l4.len() >= icmp::field::ECHO_IDENT.end => {
+                put16(l4, icmp::field::ECHO_IDENT.start, self.src_port);
+                let at = icmp::field::CHECKSUM.start;
+                put16(l4, at, self.l4_delta.apply(be16(l4, at)));
             }
             _ => {}
         }
@@ -177,14 +162,4 @@ impl MappingRef {
         external: (Ipv4Addr::UNSPECIFIED, 0),
         remote: Ipv4Addr::UNSPECIFIED,
     };
-}
-
-#[inline(always)]
-fn rd16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline(always)]
-fn wr16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
