@@ -41,10 +41,11 @@ use hashbrown::HashTable;
 use super::key::{hash2, hash_addr, random_seed};
 use super::time::Instant;
 use crate::stats::DropReason;
+use crate::wire::ip_proto;
 
-pub const PROTO_ICMP: u8 = 1;
-pub const PROTO_TCP: u8 = 6;
-pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMP: u8 = ip_proto::ICMP;
+pub const PROTO_TCP: u8 = ip_proto::TCP;
+pub const PROTO_UDP: u8 = ip_proto::UDP;
 
 const PROTOS: usize = 3;
 const NIL: u32 = u32::MAX;

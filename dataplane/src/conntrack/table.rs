@@ -40,10 +40,9 @@ use super::key::{hash_addr, random_seed, FlowKey};
 use super::tcp::{TcpState, TcpTracker};
 use super::time::{Instant, Timeouts};
 use crate::stats::DropReason;
+use crate::wire::ip_proto;
 
 const NIL: u32 = u32::MAX;
-const PROTO_ICMP: u8 = 1;
-const PROTO_TCP: u8 = 6;
 
 /// Largest capacity: slot indices are stored shifted left by one in a u32.
 pub const MAX_CAPACITY: usize = 1 << 30;
@@ -201,7 +200,7 @@ impl<T> Session<T> {
     }
     /// The TCP state, `None` for other protocols.
     pub fn tcp_state(&self) -> Option<TcpState> {
-        (self.proto() == PROTO_TCP).then(|| self.tcp.state())
+        (self.proto() == ip_proto::TCP).then(|| self.tcp.state())
     }
 }
 
@@ -454,9 +453,9 @@ impl<T> SessionTable<T> {
             self.reclaim_one(now, &mut on_evict)?;
         }
 
-        let class = if orig.proto == PROTO_TCP {
+        let class = if orig.proto == ip_proto::TCP {
             TimerClass::TcpTransitory
-        } else if orig.proto == PROTO_ICMP {
+        } else if orig.proto == ip_proto::ICMP {
             TimerClass::Icmp
         } else {
             TimerClass::Udp
@@ -525,7 +524,7 @@ impl<T> SessionTable<T> {
             return false;
         };
         s.packets[dir as usize] += 1;
-        let (class, refresh) = if s.keys[0].proto == PROTO_TCP {
+        let (class, refresh) = if s.keys[0].proto == ip_proto::TCP {
             if let Some(f) = tcp_flags {
                 s.tcp.on_segment(dir as usize, f);
             }
@@ -811,7 +810,7 @@ mod tests {
             let mut now = Instant::ZERO;
             for (op, h, p, reply, f, dt) in ops {
                 now = now.add_millis(dt);
-                let proto = if p % 2 == 0 { PROTO_TCP } else { 17 };
+                let proto = if p % 2 == 0 { ip_proto::TCP } else { 17 };
                 let k = key(h, p, proto);
                 match op {
                     0 => {

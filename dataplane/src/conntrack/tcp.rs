@@ -25,11 +25,12 @@
 
 /// TCP flag bits as they appear in byte 13 of the TCP header.
 pub mod flags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
+    use crate::wire::tcp::TcpFlags;
+    pub const FIN: u8 = TcpFlags::FIN;
+    pub const SYN: u8 = TcpFlags::SYN;
+    pub const RST: u8 = TcpFlags::RST;
+    pub const PSH: u8 = TcpFlags::PSH;
+    pub const ACK: u8 = TcpFlags::ACK;
 }
 
 /// The tracked state of a TCP session (see the module docs for the table).
