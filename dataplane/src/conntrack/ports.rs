@@ -628,14 +628,9 @@ impl Mappings {
     /// has no port space. A port mapped right now stays with its mapping
     /// and is withheld once that is freed.
     pub fn reserve(&mut self, proto: u8, external: (Ipv4Addr, u16)) -> bool {
-        let Some(space) = self.space_of(proto, external.0) else {
+        let Some((space, p, w, b)) = self.slice_port(proto, external) else {
             return false;
         };
-        let p = u32::from(external.1);
-        if !(self.lo..=self.hi).contains(&p) {
-            return false;
-        }
-        let (w, b) = self.word_bit(space, p);
         self.reserved[w] |= b;
         if self.bits[w] & b == 0 {
             self.set(space, p);
@@ -645,14 +640,9 @@ impl Mappings {
 
     /// Undoes `reserve`; the port then goes through quarantine like a freed one.
     pub fn unreserve(&mut self, proto: u8, external: (Ipv4Addr, u16), now: Instant) -> bool {
-        let Some(space) = self.space_of(proto, external.0) else {
+        let Some((space, p, w, b)) = self.slice_port(proto, external) else {
             return false;
         };
-        let p = u32::from(external.1);
-        if !(self.lo..=self.hi).contains(&p) {
-            return false;
-        }
-        let (w, b) = self.word_bit(space, p);
         if self.reserved[w] & b == 0 {
             return false;
         }
@@ -665,18 +655,23 @@ impl Mappings {
     }
 
     pub fn is_reserved(&self, proto: u8, external: (Ipv4Addr, u16)) -> bool {
-        let Some(space) = self.space_of(proto, external.0) else {
-            return false;
-        };
-        let p = u32::from(external.1);
-        if !(self.lo..=self.hi).contains(&p) {
-            return false;
-        }
-        let (w, b) = self.word_bit(space, p);
-        self.reserved[w] & b != 0
+        self.slice_port(proto, external)
+            .is_some_and(|(_, _, w, b)| self.reserved[w] & b != 0)
     }
 
     // ---- internals ----
+
+    /// `external` as (space, port, bitmap word, bit) when its address is in
+    /// the pool, `proto` has a port space and the port is in this slice.
+    fn slice_port(&self, proto: u8, external: (Ipv4Addr, u16)) -> Option<(usize, u32, usize, u64)> {
+        let space = self.space_of(proto, external.0)?;
+        let p = u32::from(external.1);
+        if !(self.lo..=self.hi).contains(&p) {
+            return None;
+        }
+        let (w, b) = self.word_bit(space, p);
+        Some((space, p, w, b))
+    }
 
     fn space_of(&self, proto: u8, addr: Ipv4Addr) -> Option<usize> {
         let pi = proto_index(proto)?;
