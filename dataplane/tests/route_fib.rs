@@ -5,11 +5,12 @@ use std::net::Ipv4Addr;
 use std::time::Instant as WallClock;
 
 use dataplane::route::fib::{LinearLpm, Lpm};
-use dataplane::route::{Fib, Interfaces, Ipv4Cidr, MacAddr, NextHop, RouteKind, StaticRoute};
+use dataplane::route::{Ipv4Cidr, NextHop, RouteKind};
 
-fn c(s: &str) -> Ipv4Cidr {
-    s.parse().unwrap()
-}
+#[path = "support/home_router.rs"]
+mod home_router;
+use home_router::home_router;
+
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
 }
@@ -25,47 +26,9 @@ impl Rng {
     }
 }
 
-fn router() -> (Interfaces, Fib) {
-    let mut b = Interfaces::builder();
-    b.add(
-        "lan",
-        MacAddr([2, 0, 0, 0, 0, 1]),
-        &[c("192.168.88.1/24")],
-        1500,
-        &["LAN"],
-    )
-    .unwrap();
-    b.add(
-        "wan",
-        MacAddr([2, 0, 0, 0, 0, 2]),
-        &[c("203.0.113.2/29")],
-        1500,
-        &["WAN"],
-    )
-    .unwrap();
-    let ifs = b.build().unwrap();
-    let fib = Fib::build(
-        &ifs,
-        &[
-            StaticRoute {
-                dst: c("0.0.0.0/0"),
-                gateway: Some(ip("203.0.113.1")),
-                interface: None,
-            },
-            StaticRoute {
-                dst: c("10.0.0.0/8"),
-                gateway: Some(ip("192.168.88.254")),
-                interface: None,
-            },
-        ],
-    )
-    .unwrap();
-    (ifs, fib)
-}
-
 #[test]
 fn home_router_table() {
-    let (ifs, fib) = router();
+    let (ifs, fib) = home_router();
     let via_isp = NextHop {
         ifindex: 1,
         gateway: Some(ip("203.0.113.1")),
@@ -177,7 +140,7 @@ fn lookup_cost() {
     let mut r = Rng(12345);
     let addrs: Vec<Ipv4Addr> = (0..N).map(|_| Ipv4Addr::from(r.next() as u32)).collect();
 
-    let (_, small) = router();
+    let (_, small) = home_router();
     let tables: [(&str, Lpm); 2] = [
         ("home router (4 routes)", small.lpm().clone()),
         (

@@ -7,48 +7,17 @@ use std::net::Ipv4Addr;
 use dataplane::conntrack::Instant;
 use dataplane::route::arp::{build_request, handle_arp, ArpOutcome, MAX_ARP_FRAME_LEN};
 use dataplane::route::neighbor::{Hold, Learn, NeighborEvent, Resolve};
-use dataplane::route::{
-    Fib, Interfaces, Ipv4Cidr, MacAddr, NeighborConfig, NeighborTable, StaticRoute,
-};
+use dataplane::route::{MacAddr, NeighborConfig, NeighborTable};
 use dataplane::stats::DropReason;
 
 #[path = "support/alloc_counter.rs"]
 mod alloc_counter;
 use alloc_counter::allocations;
+#[path = "support/home_router.rs"]
+mod home_router;
+use home_router::{home_router, WAN_MAC};
 
-const WAN_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x02]);
 const GW_MAC: [u8; 6] = [0x00, 0x11, 0x22, 0x33, 0x44, 0x55];
-
-fn setup() -> (Interfaces, Fib) {
-    let mut b = Interfaces::builder();
-    b.add(
-        "lan",
-        MacAddr([0x02, 0, 0, 0, 0, 0x01]),
-        &[Ipv4Cidr::parse("192.168.88.1/24").unwrap()],
-        1500,
-        &["LAN"],
-    )
-    .unwrap();
-    b.add(
-        "wan",
-        WAN_MAC,
-        &[Ipv4Cidr::parse("203.0.113.2/24").unwrap()],
-        1500,
-        &["WAN"],
-    )
-    .unwrap();
-    let ifs = b.build().unwrap();
-    let fib = Fib::build(
-        &ifs,
-        &[StaticRoute {
-            dst: Ipv4Cidr::parse("0.0.0.0/0").unwrap(),
-            gateway: Some(Ipv4Addr::new(203, 0, 113, 1)),
-            interface: None,
-        }],
-    )
-    .unwrap();
-    (ifs, fib)
-}
 
 /// The gateway's reply to our request, as bytes.
 fn gateway_reply() -> Vec<u8> {
@@ -66,7 +35,7 @@ fn gateway_reply() -> Vec<u8> {
 
 #[test]
 fn forward_to_unresolved_gateway_then_release_in_order() {
-    let (ifs, fib) = setup();
+    let (ifs, fib) = home_router();
     let mut neigh: NeighborTable<u32> = NeighborTable::new(NeighborConfig::default());
     let mut frame = [0u8; MAX_ARP_FRAME_LEN];
     let mut sent_requests = Vec::new();
@@ -133,7 +102,7 @@ fn forward_to_unresolved_gateway_then_release_in_order() {
 
 #[test]
 fn unanswered_resolution_drops_held_packets_after_retries() {
-    let (ifs, _) = setup();
+    let (ifs, _) = home_router();
     let mut neigh: NeighborTable<u32> = NeighborTable::new(NeighborConfig {
         capacity: 64,
         max_incomplete: 64,
@@ -170,7 +139,7 @@ fn unanswered_resolution_drops_held_packets_after_retries() {
 
 #[test]
 fn arp_request_storm_is_bounded_and_allocation_free() {
-    let (ifs, _) = setup();
+    let (ifs, _) = home_router();
     let mut neigh: NeighborTable<u32> = NeighborTable::new(NeighborConfig {
         capacity: 32,
         max_incomplete: 8,
