@@ -1,4 +1,9 @@
 //! The 5-tuple flow key and the keyed hash the fast path computes once per packet.
+//!
+//! Invariants: a key is what is on the wire in one direction, before any
+//! translation; ICMP query keys carry the identifier in both port fields,
+//! so `reversed()` of a request is its reply. A hash is only meaningful for
+//! the seed it was computed with: pass a table `key.hash_with(table.seed())`.
 
 use std::net::Ipv4Addr;
 

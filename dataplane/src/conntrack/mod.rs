@@ -20,6 +20,11 @@
 //! over its own slice of the external port range, so a return packet has
 //! exactly one owner ([`ports::WorkerSlice::owner_of`]). Nothing here is
 //! shared or locked, and nothing allocates after construction.
+//!
+//! Full tables: a full `SessionTable` frees one expired session, else the
+//! oldest transitory TCP session, else refuses the new flow
+//! (`InsertError::TableFull`); established sessions are never evicted. Out
+//! of ports, a new flow gets `AllocError::OutOfPorts`; no mapping is evicted.
 
 pub mod key;
 pub mod ports;

@@ -1,4 +1,10 @@
 //! Injected time and the idle timeouts (N7-N10).
+//!
+//! Invariants: nothing in the dataplane reads a clock; every table takes
+//! `now` from its caller. A `now` that repeats or steps backwards is
+//! harmless: session refreshes never move a deadline backwards, every elapsed
+//! time saturates at 0, so a backwards step only delays expiry. Instant
+//! arithmetic saturates instead of overflowing.
 
 /// Milliseconds since an arbitrary epoch. The dataplane never reads a
 /// clock itself: the worker loop (or a test) passes `now` in.

@@ -104,6 +104,9 @@ struct State {
     hold: HoldBuffer<Verdict>,
     /// A released fragment handed out by `next_released`, freed on the next call.
     lent_slot: Option<usize>,
+    /// Address-dependent filter index: live sessions per (mapping, remote).
+    /// At most `adf_cap` entries; when full a new remote is not recorded
+    /// (its inbound packets are filtered), existing entries keep counting.
     adf: HashMap<AdfKey, u32, SeededState>,
     adf_cap: usize,
     stats: WorkerStats,

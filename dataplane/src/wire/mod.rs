@@ -9,8 +9,11 @@
 //! * `new_unchecked(buf)` wraps anything. Accessors may panic if the buffer is
 //!   too short; only use it on buffers you sized yourself (emit paths).
 //! * `new_checked(buf)` validates every length the accessors depend on. **After
-//!   `new_checked` succeeds, no getter, setter or payload accessor panics**, for
-//!   any content of the buffer. Every failed check is its own [`ParseError`]
+//!   `new_checked` succeeds, no getter, setter or payload accessor panics**,
+//!   whatever the other bytes hold. The checked length fields themselves (IPv4
+//!   IHL and total length, TCP data offset, UDP length) are the exception: a
+//!   setter that changes one voids the check, so re-check before reading
+//!   through the view again. Every failed check is its own [`ParseError`]
 //!   variant, and [`ParseError::reason`] maps it onto the one metric label
 //!   ([`DropReason`]) the packet is counted under.
 //! * Views never allocate. Payload accessors are bounded by the header's own
