@@ -9,6 +9,10 @@
 //! Packets are written into the burst buffers before the clock starts (as a
 //! NIC would DMA them); only `Engine::process_burst` is timed.
 //!
+//! `DPNAT_BENCH_THP=1` backs the big tables with transparent huge pages
+//! (`MADV_HUGEPAGE`), as hugepage memory would in a DPDK deployment; those
+//! groups are named `fastpath-thp/...`.
+//!
 //! Group names: `fastpath/<proto>/<sessions>`, functions `in2out`/`out2in`;
 //! throughput is reported in packets (elements) per second.
 
@@ -34,7 +38,12 @@ fn protos() -> Vec<(&'static str, u8)> {
         .collect()
 }
 
+#[global_allocator]
+static ALLOC: benches::counting::Counting = benches::counting::Counting;
+
 fn main() {
+    let thp = benches::counting::huge_pages_from_env();
+    let tag = if thp { "-thp" } else { "" };
     let mut c = Criterion::default().configure_from_args();
     for n in env_sizes(&[1_000, 1_000_000, 16_000_000]) {
         for (pname, proto) in protos() {
@@ -49,7 +58,7 @@ fn main() {
             );
             verify_fast_path(&mut engine, &flows, 99).expect("fast path forwards and translates");
 
-            let mut g = c.benchmark_group(format!("fastpath/{pname}/{n}"));
+            let mut g = c.benchmark_group(format!("fastpath{tag}/{pname}/{n}"));
             g.throughput(Throughput::Elements(BURST as u64));
             for dir in [Dir::In2Out, Dir::Out2In] {
                 let in_if = Flows::in_if(dir);
