@@ -10,9 +10,9 @@
 //!   releasing its mapping into port quarantine. One element = one session
 //!   expired (batches of 64K, refilled outside the timed region).
 
+use benches::parse_count;
 use benches::pkt;
 use benches::scenario::{self, flow, LAN, T0};
-use benches::parse_count;
 use criterion::{Criterion, Throughput};
 use dataplane::conntrack::WorkerSlice;
 use dataplane::nat::{Engine, Verdict};
@@ -89,7 +89,9 @@ fn bench_create(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for (name, proto) in [("udp", ip_proto::UDP), ("tcp_syn", ip_proto::TCP)] {
         let mut cr = Creator::new(cap, proto);
-        g.bench_function(format!("{name}/fill_to_{cap}"), |b| b.iter_custom(|i| cr.run(i)));
+        g.bench_function(format!("{name}/fill_to_{cap}"), |b| {
+            b.iter_custom(|i| cr.run(i))
+        });
     }
     g.finish();
 }

@@ -32,7 +32,10 @@ pub fn set_huge_pages(on: bool) {
 
 /// `DPNAT_BENCH_THP=1` turns [`set_huge_pages`] on; returns the setting.
 pub fn huge_pages_from_env() -> bool {
-    let on = matches!(std::env::var("DPNAT_BENCH_THP").as_deref(), Ok("1") | Ok("yes") | Ok("on"));
+    let on = matches!(
+        std::env::var("DPNAT_BENCH_THP").as_deref(),
+        Ok("1") | Ok("yes") | Ok("on")
+    );
     set_huge_pages(on);
     on
 }

@@ -13,10 +13,16 @@ fn inputs(target: &str) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for kind in ["corpus", "regressions"] {
         let dir = root.join(kind).join(target);
-        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            if p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
                 files.push(p);
             }
         }
@@ -82,7 +88,10 @@ fn engine_seeds_translate() {
 /// targets would otherwise panic on every input).
 #[test]
 fn seed_snapshot_builds() {
-    for m in [dataplane::nat::HairpinMode::Auto, dataplane::nat::HairpinMode::Rules] {
+    for m in [
+        dataplane::nat::HairpinMode::Auto,
+        dataplane::nat::HairpinMode::Rules,
+    ] {
         assert_eq!(targets::seed_snapshot(m).rules.len(), 5);
     }
 }

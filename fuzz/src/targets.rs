@@ -34,7 +34,13 @@ fn l4(proto: u8, src: Ipv4Addr, dst: Ipv4Addr, b: &[u8]) {
         }
         17 => {
             if let Ok(u) = UdpPacket::new_checked(b) {
-                black_box((u.src_port(), u.dst_port(), u.len(), u.checksum(), u.payload()));
+                black_box((
+                    u.src_port(),
+                    u.dst_port(),
+                    u.len(),
+                    u.checksum(),
+                    u.payload(),
+                ));
                 black_box(u.verify_checksum(src, dst));
                 let _ = black_box(UdpRepr::parse(&u, src, dst));
             }
@@ -56,12 +62,26 @@ fn l4(proto: u8, src: Ipv4Addr, dst: Ipv4Addr, b: &[u8]) {
 }
 
 fn ipv4(b: &[u8]) {
-    for p in [Ipv4Packet::new_checked(b), Ipv4Packet::new_checked_quoted(b)]
-        .into_iter()
-        .flatten()
+    for p in [
+        Ipv4Packet::new_checked(b),
+        Ipv4Packet::new_checked_quoted(b),
+    ]
+    .into_iter()
+    .flatten()
     {
-        black_box((p.version(), p.header_len(), p.dscp_ecn(), p.total_len(), p.ident()));
-        black_box((p.dont_frag(), p.more_frags(), p.frag_offset(), p.is_fragment()));
+        black_box((
+            p.version(),
+            p.header_len(),
+            p.dscp_ecn(),
+            p.total_len(),
+            p.ident(),
+        ));
+        black_box((
+            p.dont_frag(),
+            p.more_frags(),
+            p.frag_offset(),
+            p.is_fragment(),
+        ));
         black_box((p.ttl(), p.protocol(), p.checksum(), p.options(), p.header()));
         black_box((p.verify_checksum(), p.validate_rfc1812().is_ok()));
         let _ = black_box(Ipv4Repr::parse(&p));
@@ -80,7 +100,10 @@ fn ipv4(b: &[u8]) {
     ) {
         assert!(n <= out.len());
         let p = Ipv4Packet::new_checked(&out[..n]).expect("a built error parses");
-        assert!(p.verify_checksum(), "a built error has a valid header checksum");
+        assert!(
+            p.verify_checksum(),
+            "a built error has a valid header checksum"
+        );
     }
 }
 
@@ -89,11 +112,21 @@ fn ipv4(b: &[u8]) {
 pub fn wire_parse(data: &[u8]) {
     let _ = black_box(checksum::checksum(data));
     if let Ok(f) = EthernetFrame::new_checked(data) {
-        black_box((f.dst_addr(), f.src_addr(), f.is_tagged(), f.vlan_id(), f.vlan_tci()));
+        black_box((
+            f.dst_addr(),
+            f.src_addr(),
+            f.is_tagged(),
+            f.vlan_id(),
+            f.vlan_tci(),
+        ));
         let _ = black_box(EthernetRepr::parse(&f));
         let off = f.payload_offset();
         let payload = f.payload();
-        assert_eq!(payload.len(), data.len() - off, "payload is the rest of the frame");
+        assert_eq!(
+            payload.len(),
+            data.len() - off,
+            "payload is the rest of the frame"
+        );
         match f.ethertype() {
             EtherType::ARP => {
                 if let Ok(a) = ArpPacket::new_checked(payload) {
@@ -125,12 +158,30 @@ pub const LAN2: u16 = 2;
 pub fn seed_snapshot(hairpin: HairpinMode) -> Arc<Snapshot> {
     let c = |s: &str| s.parse::<Ipv4Cidr>().expect("cidr");
     let mut b = Interfaces::builder();
-    b.add("lan", MacAddr([2, 0, 0, 0, 0, 1]), &[c("192.168.88.1/24")], 1500, &["LAN"])
-        .expect("lan");
-    b.add("wan", MacAddr([2, 0, 0, 0, 0, 2]), &[c("203.0.113.1/24")], 1500, &["WAN"])
-        .expect("wan");
-    b.add("lan2", MacAddr([2, 0, 0, 0, 0, 3]), &[c("192.168.89.1/24")], 1500, &["LAN"])
-        .expect("lan2");
+    b.add(
+        "lan",
+        MacAddr([2, 0, 0, 0, 0, 1]),
+        &[c("192.168.88.1/24")],
+        1500,
+        &["LAN"],
+    )
+    .expect("lan");
+    b.add(
+        "wan",
+        MacAddr([2, 0, 0, 0, 0, 2]),
+        &[c("203.0.113.1/24")],
+        1500,
+        &["WAN"],
+    )
+    .expect("wan");
+    b.add(
+        "lan2",
+        MacAddr([2, 0, 0, 0, 0, 3]),
+        &[c("192.168.89.1/24")],
+        1500,
+        &["LAN"],
+    )
+    .expect("lan2");
     let ifs = b.build().expect("interfaces");
     let rules = [
         "chain=dstnat in-interface-list=LAN protocol=tcp dst-address=203.0.113.1 dst-port=443 action=dst-nat to-addresses=192.168.88.20",
@@ -139,7 +190,10 @@ pub fn seed_snapshot(hairpin: HairpinMode) -> Arc<Snapshot> {
         "chain=srcnat src-address=192.168.88.0/24 dst-address=192.168.88.20 protocol=tcp dst-port=443 action=masquerade",
         "chain=srcnat out-interface-list=WAN action=masquerade",
     ];
-    let specs: Vec<RuleSpec> = rules.iter().map(|r| parse_rule(r).expect("seed rule")).collect();
+    let specs: Vec<RuleSpec> = rules
+        .iter()
+        .map(|r| parse_rule(r).expect("seed rule"))
+        .collect();
     let compiled = compile(&specs, &context(&ifs)).expect("seed rules compile");
     let statics = [StaticRoute {
         dst: c("0.0.0.0/0"),
@@ -184,12 +238,20 @@ pub fn engine_process(data: &[u8]) -> (u64, u64) {
         return (0, 0);
     };
     let mut forwarded = 0u64;
-    let hairpin = if mode & 1 == 0 { HairpinMode::Auto } else { HairpinMode::Rules };
+    let hairpin = if mode & 1 == 0 {
+        HairpinMode::Auto
+    } else {
+        HairpinMode::Rules
+    };
     let mut e = Engine::new(seed_snapshot(hairpin), WorkerSlice::SINGLE, 0x5eed);
     let mut now = Instant::from_secs(1);
     let mut buf = [0u8; 1600];
     while rest.len() >= 3 {
-        let (in_if, step, len) = (u16::from(rest[0] % 3), u64::from(rest[1]), usize::from(rest[2]));
+        let (in_if, step, len) = (
+            u16::from(rest[0] % 3),
+            u64::from(rest[1]),
+            usize::from(rest[2]),
+        );
         rest = &rest[3..];
         let n = len.min(rest.len());
         buf[..n].copy_from_slice(&rest[..n]);
@@ -239,10 +301,46 @@ pub fn rules_parse(data: &[u8]) {
     let ctx = context(&ifs.interfaces);
     if let Ok(rules) = compile(&specs, &ctx) {
         for (in_if, out_if, src, dst, proto, sp, dp, local) in [
-            (LAN, Some(WAN), [192, 168, 88, 10], [198, 51, 100, 7], 6u8, 40000u16, 443u16, false),
-            (WAN, None, [198, 51, 100, 7], [203, 0, 113, 1], 6, 5555, 443, true),
-            (LAN2, Some(LAN), [192, 168, 89, 5], [192, 168, 88, 20], 17, 53, 53, false),
-            (LAN, None, [192, 168, 88, 10], [203, 0, 113, 1], 1, 7, 7, true),
+            (
+                LAN,
+                Some(WAN),
+                [192, 168, 88, 10],
+                [198, 51, 100, 7],
+                6u8,
+                40000u16,
+                443u16,
+                false,
+            ),
+            (
+                WAN,
+                None,
+                [198, 51, 100, 7],
+                [203, 0, 113, 1],
+                6,
+                5555,
+                443,
+                true,
+            ),
+            (
+                LAN2,
+                Some(LAN),
+                [192, 168, 89, 5],
+                [192, 168, 88, 20],
+                17,
+                53,
+                53,
+                false,
+            ),
+            (
+                LAN,
+                None,
+                [192, 168, 88, 10],
+                [203, 0, 113, 1],
+                1,
+                7,
+                7,
+                true,
+            ),
         ] {
             let m = PacketMeta {
                 in_if,

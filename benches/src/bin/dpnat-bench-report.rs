@@ -145,13 +145,20 @@ fn allocs(n: usize) {
         d as f64 / bursts as f64
     );
     if created != bursts * BURST {
-        println!("\n(churn: only {created} of {} packets were forwarded)", bursts * BURST);
+        println!(
+            "\n(churn: only {created} of {} packets were forwarded)",
+            bursts * BURST
+        );
     }
 }
 
 /// A fixed number of in2out bursts, for `valgrind --toggle-collect=*profile_loop*`.
 #[inline(never)]
-fn profile_loop(engine: &mut dataplane::nat::Engine, bufs: &mut [BurstBufs], out: &mut [Verdict; BURST]) -> usize {
+fn profile_loop(
+    engine: &mut dataplane::nat::Engine,
+    bufs: &mut [BurstBufs],
+    out: &mut [Verdict; BURST],
+) -> usize {
     let mut n = 0;
     for b in bufs.iter_mut() {
         n += b.process(engine, scenario::LAN, T0.add_secs(1), out);
@@ -176,7 +183,13 @@ fn profile(n: usize, bursts: usize) {
 }
 
 /// Packets/s of the fast path on `engine` for `dur` (plain timer).
-fn run_for(engine: &mut dataplane::nat::Engine, flows: &Flows, dir: Dir, dur: Duration, seed: u64) -> f64 {
+fn run_for(
+    engine: &mut dataplane::nat::Engine,
+    flows: &Flows,
+    dir: Dir,
+    dur: Duration,
+    seed: u64,
+) -> f64 {
     const CHUNK: usize = 64;
     let mut bufs = vec![BurstBufs::default(); CHUNK];
     let mut out = [Verdict::Local; BURST];
@@ -200,7 +213,10 @@ fn run_for(engine: &mut dataplane::nat::Engine, flows: &Flows, dir: Dir, dur: Du
 }
 
 fn quick(sizes: &[usize], dur: Duration) {
-    println!("\n### Fast path, plain timer ({} ms per cell, burst {BURST}, random flows)\n", dur.as_millis());
+    println!(
+        "\n### Fast path, plain timer ({} ms per cell, burst {BURST}, random flows)\n",
+        dur.as_millis()
+    );
     println!("| sessions | proto | in2out Mpps | out2in Mpps | in2out ns/pkt |");
     println!("|---:|---|---:|---:|---:|");
     for &n in sizes {
@@ -210,13 +226,21 @@ fn quick(sizes: &[usize], dur: Duration) {
             scenario::verify_fast_path(&mut e, &flows, 1).expect("fast path");
             let a = run_for(&mut e, &flows, Dir::In2Out, dur, 11);
             let b = run_for(&mut e, &flows, Dir::Out2In, dur, 12);
-            println!("| {n} | {pname} | {:.2} | {:.2} | {:.1} |", a / 1e6, b / 1e6, 1e9 / a);
+            println!(
+                "| {n} | {pname} | {:.2} | {:.2} | {:.1} |",
+                a / 1e6,
+                b / 1e6,
+                1e9 / a
+            );
         }
     }
 }
 
 fn scaling(n: usize, dur: Duration) {
-    println!("\n### Two workers in-process ({n} UDP sessions per worker, in2out, {} ms)\n", dur.as_millis());
+    println!(
+        "\n### Two workers in-process ({n} UDP sessions per worker, in2out, {} ms)\n",
+        dur.as_millis()
+    );
     let setup = |w: u16, count: u16| {
         let mut e = scenario::engine(n, WorkerSlice { index: w, count });
         let f = Flows::populate(&mut e, n, ip_proto::UDP).expect("populate");
@@ -239,7 +263,9 @@ fn scaling(n: usize, dur: Duration) {
                 })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().expect("worker thread")).collect()
+        hs.into_iter()
+            .map(|h| h.join().expect("worker thread"))
+            .collect()
     });
     let two: f64 = rates.iter().sum();
     println!("| workers | Mpps total | per worker | speed-up |");
@@ -248,10 +274,17 @@ fn scaling(n: usize, dur: Duration) {
     println!(
         "| 2 | {:.2} | {} | {:.2}x |",
         two / 1e6,
-        rates.iter().map(|r| format!("{:.2}", r / 1e6)).collect::<Vec<_>>().join(" + "),
+        rates
+            .iter()
+            .map(|r| format!("{:.2}", r / 1e6))
+            .collect::<Vec<_>>()
+            .join(" + "),
         two / one
     );
-    eprintln!("scaling: available parallelism {:?}", std::thread::available_parallelism());
+    eprintln!(
+        "scaling: available parallelism {:?}",
+        std::thread::available_parallelism()
+    );
 }
 
 fn main() {
@@ -259,11 +292,18 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let want = |w: &str| args.is_empty() || args.iter().any(|a| a == w);
     let sizes = env_sizes(&[1_000, 1_000_000, 16_000_000]);
-    let ms = std::env::var("DPNAT_BENCH_MS").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let ms = std::env::var("DPNAT_BENCH_MS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
     let dur = Duration::from_millis(ms);
     println!(
         "dpnat-bench-report: sizes {sizes:?}, transparent huge pages {}",
-        if thp { "requested (MADV_HUGEPAGE)" } else { "not requested" }
+        if thp {
+            "requested (MADV_HUGEPAGE)"
+        } else {
+            "not requested"
+        }
     );
     if want("memory") {
         memory(&sizes);
@@ -275,13 +315,24 @@ fn main() {
         quick(&sizes, dur);
     }
     if let Some(i) = args.iter().position(|a| a == "profile") {
-        let n = args.get(i + 1).and_then(|s| benches::parse_count(s)).unwrap_or(1000);
-        let b = args.get(i + 2).and_then(|s| benches::parse_count(s)).unwrap_or(10_000);
+        let n = args
+            .get(i + 1)
+            .and_then(|s| benches::parse_count(s))
+            .unwrap_or(1000);
+        let b = args
+            .get(i + 2)
+            .and_then(|s| benches::parse_count(s))
+            .unwrap_or(10_000);
         profile(n, b);
         return;
     }
     if want("scaling") {
-        let n = sizes.iter().copied().filter(|&n| n <= 1_000_000).max().unwrap_or(1000);
+        let n = sizes
+            .iter()
+            .copied()
+            .filter(|&n| n <= 1_000_000)
+            .max()
+            .unwrap_or(1000);
         scaling(n, dur);
     }
 }
