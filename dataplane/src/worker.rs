@@ -1,1 +1,381 @@
 //! The poll-mode burst loop a worker lcore runs.
+//!
+//! Each iteration polls every port's RX queue for a burst of up to
+//! [`BURST_SIZE`], hands the packets' bytes to a [`PacketHandler`] as one
+//! burst, then moves each mbuf to its egress port's TX burst or to a drop
+//! burst, and finally transmits every non-empty TX burst. Whatever a TX ring
+//! refuses is freed in the same call and counted as [`DropReason::TxFull`];
+//! dropped packets are freed with one bulk call per burst. Nothing allocates
+//! after [`Worker::new`].
+//!
+//! Counters live in the worker's own [`WorkerStats`] and are published every
+//! [`PUBLISH_EVERY`] iterations (and on exit) into a [`StatsSlot`] of atomics,
+//! which the control thread reads and sums across workers.
+
+use crate::dpdk::{Burst, RxQueue, TxQueue, BURST_SIZE};
+use crate::stats::{DropReason, WorkerStats};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Loop iterations between two publications of the counters (a power of two).
+pub const PUBLISH_EVERY: u32 = 256;
+
+/// What to do with one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Transmit on this worker port (an index into the worker's port list).
+    Forward(u16),
+    /// Drop and count under this reason.
+    Drop(DropReason),
+}
+
+/// The packet logic plugged into the loop (the NAT pipeline implements this).
+pub trait PacketHandler {
+    /// Decides one RX burst from worker port `in_port`. `frames[i]` is packet
+    /// `i`'s Ethernet frame and may be rewritten in place (its length is
+    /// fixed); the handler writes `verdicts[i]` for each, which arrive
+    /// pre-filled with `Drop(NoRoute)`. Both slices have the same length.
+    fn handle_burst(&mut self, in_port: u16, frames: &mut [&mut [u8]], verdicts: &mut [Verdict]);
+
+    /// Called once per loop iteration, between bursts (timers, snapshots).
+    fn between_bursts(&mut self) {}
+}
+
+/// Any `FnMut(in_port, frame) -> Verdict` is a per-packet handler.
+impl<F: FnMut(u16, &mut [u8]) -> Verdict> PacketHandler for F {
+    fn handle_burst(&mut self, in_port: u16, frames: &mut [&mut [u8]], verdicts: &mut [Verdict]) {
+        for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
+            *v = self(in_port, f);
+        }
+    }
+}
+
+/// Two-port forwarder: everything from port 0 leaves on port 1 and vice versa.
+/// Packets from any other port are dropped as `NoRoute`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CrossConnect;
+
+impl PacketHandler for CrossConnect {
+    fn handle_burst(&mut self, in_port: u16, _frames: &mut [&mut [u8]], verdicts: &mut [Verdict]) {
+        let v = match in_port {
+            0 => Verdict::Forward(1),
+            1 => Verdict::Forward(0),
+            _ => Verdict::Drop(DropReason::NoRoute),
+        };
+        verdicts.fill(v);
+    }
+}
+
+/// One port as a worker sees it: its own RX and TX queue.
+pub struct WorkerPort<'p> {
+    pub rx: RxQueue<'p>,
+    pub tx: TxQueue<'p>,
+}
+
+/// A worker's counters as the control thread sees them: atomics written only
+/// by the owning worker (relaxed stores) and read by anyone.
+#[repr(C, align(64))]
+pub struct StatsSlot {
+    rx_packets: AtomicU64,
+    rx_bytes: AtomicU64,
+    tx_packets: AtomicU64,
+    tx_bytes: AtomicU64,
+    sessions_created: AtomicU64,
+    sessions_expired: AtomicU64,
+    fast_path_hits: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
+}
+
+impl Default for StatsSlot {
+    fn default() -> Self {
+        StatsSlot {
+            rx_packets: AtomicU64::new(0),
+            rx_bytes: AtomicU64::new(0),
+            tx_packets: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            sessions_created: AtomicU64::new(0),
+            sessions_expired: AtomicU64::new(0),
+            fast_path_hits: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl StatsSlot {
+    /// Copies the worker's counters out (called by the owning worker only).
+    pub fn publish(&self, s: &WorkerStats) {
+        let r = Ordering::Relaxed;
+        self.rx_packets.store(s.rx_packets, r);
+        self.rx_bytes.store(s.rx_bytes, r);
+        self.tx_packets.store(s.tx_packets, r);
+        self.tx_bytes.store(s.tx_bytes, r);
+        self.sessions_created.store(s.sessions_created, r);
+        self.sessions_expired.store(s.sessions_expired, r);
+        self.fast_path_hits.store(s.fast_path_hits, r);
+        for (a, v) in self.drops.iter().zip(s.drops.iter()) {
+            a.store(*v, r);
+        }
+    }
+
+    /// A snapshot of the last published counters.
+    pub fn read(&self) -> WorkerStats {
+        let r = Ordering::Relaxed;
+        let mut s = WorkerStats {
+            rx_packets: self.rx_packets.load(r),
+            rx_bytes: self.rx_bytes.load(r),
+            tx_packets: self.tx_packets.load(r),
+            tx_bytes: self.tx_bytes.load(r),
+            sessions_created: self.sessions_created.load(r),
+            sessions_expired: self.sessions_expired.load(r),
+            fast_path_hits: self.fast_path_hits.load(r),
+            ..WorkerStats::default()
+        };
+        for (v, a) in s.drops.iter_mut().zip(self.drops.iter()) {
+            *v = a.load(r);
+        }
+        s
+    }
+
+    /// Sums the counters of every worker's slot.
+    pub fn sum(slots: &[StatsSlot]) -> WorkerStats {
+        let mut total = WorkerStats::default();
+        for s in slots {
+            total.accumulate(&s.read());
+        }
+        total
+    }
+}
+
+/// Errors building a worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerError {
+    NoPorts,
+    TooManyPorts(usize),
+}
+
+impl std::fmt::Display for WorkerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerError::NoPorts => write!(f, "a worker needs at least one port"),
+            WorkerError::TooManyPorts(n) => {
+                write!(f, "{n} ports given, a worker handles at most {MAX_PORTS}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WorkerError {}
+
+/// Most ports one worker polls (a `Verdict::Forward` index is below this).
+pub const MAX_PORTS: usize = 64;
+
+/// The burst loop over a fixed set of ports.
+pub struct Worker<'p, H> {
+    ports: Vec<WorkerPort<'p>>,
+    handler: H,
+    stats: WorkerStats,
+    slot: &'p StatsSlot,
+    rx: Burst<'p>,
+    tx: Vec<Burst<'p>>,
+    dropped: Burst<'p>,
+    iterations: u32,
+}
+
+impl<'p, H: PacketHandler> Worker<'p, H> {
+    /// Builds a worker; all buffers are allocated here, none in the loop.
+    pub fn new(
+        ports: Vec<WorkerPort<'p>>,
+        handler: H,
+        slot: &'p StatsSlot,
+    ) -> Result<Self, WorkerError> {
+        if ports.is_empty() {
+            return Err(WorkerError::NoPorts);
+        }
+        if ports.len() > MAX_PORTS {
+            return Err(WorkerError::TooManyPorts(ports.len()));
+        }
+        let tx = (0..ports.len()).map(|_| Burst::new()).collect();
+        Ok(Worker {
+            ports,
+            handler,
+            stats: WorkerStats::default(),
+            slot,
+            rx: Burst::new(),
+            tx,
+            dropped: Burst::new(),
+            iterations: 0,
+        })
+    }
+
+    /// Polls until `stop` is set (checked between bursts), then publishes the
+    /// final counters. Packets already received are transmitted or freed.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            self.poll_once();
+        }
+        self.slot.publish(&self.stats);
+    }
+
+    /// One pass over every port. Returns how many packets were received.
+    pub fn poll_once(&mut self) -> usize {
+        let mut received = 0;
+        for in_port in 0..self.ports.len() {
+            received += self.rx_one(in_port);
+        }
+        self.flush_tx();
+        self.handler.between_bursts();
+        self.iterations = self.iterations.wrapping_add(1);
+        if self.iterations & (PUBLISH_EVERY - 1) == 0 {
+            self.slot.publish(&self.stats);
+        }
+        received
+    }
+
+    fn rx_one(&mut self, in_port: usize) -> usize {
+        let n = self.ports[in_port].rx.rx(&mut self.rx);
+        if n == 0 {
+            return 0;
+        }
+        self.stats.rx_packets += n as u64;
+        self.stats.rx_bytes += self.rx.bytes();
+
+        let mut verdicts = [Verdict::Drop(DropReason::NoRoute); BURST_SIZE];
+        {
+            let mut views: [&mut [u8]; BURST_SIZE] = Default::default();
+            let mut len = 0;
+            for (v, f) in views.iter_mut().zip(self.rx.frames_mut()) {
+                *v = f;
+                len += 1;
+            }
+            self.handler
+                .handle_burst(in_port as u16, &mut views[..len], &mut verdicts[..len]);
+        }
+
+        let nports = self.ports.len();
+        for (m, v) in self.rx.drain().zip(verdicts) {
+            let reason = match v {
+                Verdict::Forward(out) if usize::from(out) < nports => {
+                    let out = usize::from(out);
+                    if self.tx[out].is_full() {
+                        Self::flush_port(&mut self.ports[out], &mut self.tx[out], &mut self.stats);
+                    }
+                    match self.tx[out].push(m) {
+                        Ok(()) => continue,
+                        // Cannot happen after the flush above; counted, never leaked.
+                        Err(m) => {
+                            self.drop_mbuf(m, DropReason::TxFull);
+                            continue;
+                        }
+                    }
+                }
+                Verdict::Forward(_) => DropReason::NoRoute,
+                Verdict::Drop(r) => r,
+            };
+            self.drop_mbuf(m, reason);
+        }
+        self.dropped.free_all();
+        n
+    }
+
+    #[inline]
+    fn drop_mbuf(&mut self, m: crate::dpdk::Mbuf<'p>, reason: DropReason) {
+        self.stats.drop(reason);
+        if let Err(m) = self.dropped.push(m) {
+            self.dropped.free_all();
+            // The burst was just emptied, so this push succeeds; if not, the
+            // mbuf is freed by its own drop.
+            let _ = self.dropped.push(m);
+        }
+    }
+
+    fn flush_tx(&mut self) {
+        for (port, burst) in self.ports.iter_mut().zip(self.tx.iter_mut()) {
+            if !burst.is_empty() {
+                Self::flush_port(port, burst, &mut self.stats);
+            }
+        }
+    }
+
+    fn flush_port(port: &mut WorkerPort<'p>, burst: &mut Burst<'p>, stats: &mut WorkerStats) {
+        let out = port.tx.tx(burst);
+        stats.tx_packets += out.sent as u64;
+        stats.tx_bytes += out.sent_bytes;
+        stats.drops[DropReason::TxFull as usize] += out.refused as u64;
+    }
+
+    /// This worker's live counters.
+    pub fn stats(&self) -> &WorkerStats {
+        &self.stats
+    }
+
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Publishes the counters now (also done periodically by the loop).
+    pub fn publish(&self) {
+        self.slot.publish(&self.stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_connect_swaps_ports_and_drops_others() {
+        let mut h = CrossConnect;
+        let mut a = [0u8; 4];
+        let mut frames: [&mut [u8]; 1] = [&mut a];
+        let mut v = [Verdict::Drop(DropReason::NoRoute)];
+        h.handle_burst(0, &mut frames, &mut v);
+        assert_eq!(v[0], Verdict::Forward(1));
+        h.handle_burst(1, &mut frames, &mut v);
+        assert_eq!(v[0], Verdict::Forward(0));
+        h.handle_burst(2, &mut frames, &mut v);
+        assert_eq!(v[0], Verdict::Drop(DropReason::NoRoute));
+    }
+
+    #[test]
+    fn closures_are_per_packet_handlers() {
+        let mut h = |port: u16, f: &mut [u8]| {
+            f[0] = f[0].wrapping_add(1);
+            if f[0] == 2 {
+                Verdict::Drop(DropReason::TtlExceeded)
+            } else {
+                Verdict::Forward(port)
+            }
+        };
+        let (mut a, mut b) = ([0u8], [1u8]);
+        let mut frames: [&mut [u8]; 2] = [&mut a, &mut b];
+        let mut v = [Verdict::Drop(DropReason::NoRoute); 2];
+        h.handle_burst(3, &mut frames, &mut v);
+        assert_eq!(
+            v,
+            [Verdict::Forward(3), Verdict::Drop(DropReason::TtlExceeded)]
+        );
+        assert_eq!((a[0], b[0]), (1, 2));
+    }
+
+    #[test]
+    fn stats_slots_publish_and_sum() {
+        let slots = [StatsSlot::default(), StatsSlot::default()];
+        let mut s = WorkerStats {
+            rx_packets: 5,
+            tx_bytes: 7,
+            ..WorkerStats::default()
+        };
+        s.drop(DropReason::TxFull);
+        slots[0].publish(&s);
+        s.drop(DropReason::TxFull);
+        slots[1].publish(&s);
+        let t = StatsSlot::sum(&slots);
+        assert_eq!(t.rx_packets, 10);
+        assert_eq!(t.tx_bytes, 14);
+        assert_eq!(t.dropped(DropReason::TxFull), 3);
+        assert_eq!(t.dropped(DropReason::NoRoute), 0);
+    }
+}
