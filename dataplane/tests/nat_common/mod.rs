@@ -48,14 +48,38 @@ pub const HAIRPIN_RULE: &str =
 pub fn interfaces() -> Interfaces {
     let mut b = Interfaces::builder();
     let c = |s: &str| s.parse::<Ipv4Cidr>().unwrap();
-    b.add("lan", MacAddr([2, 0, 0, 0, 0, 1]), &[c("192.168.88.1/24")], 1500, &["LAN"]).unwrap();
-    b.add("wan", MacAddr([2, 0, 0, 0, 0, 2]), &[c("203.0.113.1/24")], 1500, &["WAN"]).unwrap();
-    b.add("lan2", MacAddr([2, 0, 0, 0, 0, 3]), &[c("192.168.89.1/24")], 1500, &["LAN"]).unwrap();
+    b.add(
+        "lan",
+        MacAddr([2, 0, 0, 0, 0, 1]),
+        &[c("192.168.88.1/24")],
+        1500,
+        &["LAN"],
+    )
+    .unwrap();
+    b.add(
+        "wan",
+        MacAddr([2, 0, 0, 0, 0, 2]),
+        &[c("203.0.113.1/24")],
+        1500,
+        &["WAN"],
+    )
+    .unwrap();
+    b.add(
+        "lan2",
+        MacAddr([2, 0, 0, 0, 0, 3]),
+        &[c("192.168.89.1/24")],
+        1500,
+        &["LAN"],
+    )
+    .unwrap();
     b.build().unwrap()
 }
 
 pub fn small_config() -> NatConfig {
-    NatConfig { table_capacity: 1024, ..NatConfig::default() }
+    NatConfig {
+        table_capacity: 1024,
+        ..NatConfig::default()
+    }
 }
 
 pub fn snapshot(rules: &[&str], nat: NatConfig) -> Arc<Snapshot> {
@@ -115,7 +139,15 @@ fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, seg: &[u8]) -> u16 {
     !checksum::fold(s)
 }
 
-pub fn tcp_segment(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
+pub fn tcp_segment(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut s = vec![0u8; 20];
     put16(&mut s, 0, sport);
     put16(&mut s, 2, dport);
@@ -129,11 +161,32 @@ pub fn tcp_segment(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: 
     s
 }
 
-pub fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
-    ipv4(src, dst, TCP, 1, 0, &tcp_segment(src, sport, dst, dport, flags, 1000, payload))
+pub fn tcp(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    ipv4(
+        src,
+        dst,
+        TCP,
+        1,
+        0,
+        &tcp_segment(src, sport, dst, dport, flags, 1000, payload),
+    )
 }
 
-pub fn udp_datagram(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8], with_checksum: bool) -> Vec<u8> {
+pub fn udp_datagram(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    payload: &[u8],
+    with_checksum: bool,
+) -> Vec<u8> {
     let mut s = vec![0u8; 8];
     put16(&mut s, 0, sport);
     put16(&mut s, 2, dport);
@@ -150,7 +203,14 @@ pub fn udp_datagram(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payloa
 }
 
 pub fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
-    ipv4(src, dst, UDP, 2, 0, &udp_datagram(src, sport, dst, dport, payload, true))
+    ipv4(
+        src,
+        dst,
+        UDP,
+        2,
+        0,
+        &udp_datagram(src, sport, dst, dport, payload, true),
+    )
 }
 
 pub fn icmp_message(typ: u8, code: u8, rest: u32, data: &[u8]) -> Vec<u8> {
@@ -165,11 +225,25 @@ pub fn icmp_message(typ: u8, code: u8, rest: u32, data: &[u8]) -> Vec<u8> {
 pub fn echo(src: Ipv4Addr, dst: Ipv4Addr, id: u16, seq: u16, request: bool) -> Vec<u8> {
     let typ = if request { 8 } else { 0 };
     let rest = (u32::from(id) << 16) | u32::from(seq);
-    ipv4(src, dst, ICMP, 3, 0, &icmp_message(typ, 0, rest, b"ping-payload"))
+    ipv4(
+        src,
+        dst,
+        ICMP,
+        3,
+        0,
+        &icmp_message(typ, 0, rest, b"ping-payload"),
+    )
 }
 
 /// An ICMP error from `src` to `dst` quoting the first `quote` bytes of `offending`.
-pub fn icmp_error(src: Ipv4Addr, dst: Ipv4Addr, typ: u8, code: u8, offending: &[u8], quote: usize) -> Vec<u8> {
+pub fn icmp_error(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    typ: u8,
+    code: u8,
+    offending: &[u8],
+    quote: usize,
+) -> Vec<u8> {
     let q = &offending[..quote.min(offending.len())];
     ipv4(src, dst, ICMP, 4, 0, &icmp_message(typ, code, 0, q))
 }
@@ -203,7 +277,16 @@ pub fn parse(p: &[u8]) -> Pkt {
     let proto = p[9];
     let l4 = &p[ihl..];
     let frag = rd16(p, 6) & 0x3fff;
-    let mut out = Pkt { src, dst, proto, sport: 0, dport: 0, flags: 0, icmp_type: 0, icmp_code: 0 };
+    let mut out = Pkt {
+        src,
+        dst,
+        proto,
+        sport: 0,
+        dport: 0,
+        flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+    };
     if frag & 0x1fff != 0 {
         return out;
     }
@@ -246,7 +329,11 @@ pub fn quoted(p: &[u8]) -> Pkt {
     let ihl = usize::from(p[0] & 15) * 4;
     let q = &p[ihl + 8..usize::from(rd16(p, 2))];
     let qihl = usize::from(q[0] & 15) * 4;
-    assert_eq!(checksum::checksum(&q[..qihl]), 0, "quoted IPv4 header checksum");
+    assert_eq!(
+        checksum::checksum(&q[..qihl]),
+        0,
+        "quoted IPv4 header checksum"
+    );
     let qtotal = usize::from(rd16(q, 2));
     if q.len() >= qtotal {
         return parse(q);
@@ -254,8 +341,21 @@ pub fn quoted(p: &[u8]) -> Pkt {
     let src = Ipv4Addr::new(q[12], q[13], q[14], q[15]);
     let dst = Ipv4Addr::new(q[16], q[17], q[18], q[19]);
     let l4 = &q[qihl..];
-    let (sport, dport) = if q[9] == ICMP { (rd16(l4, 4), rd16(l4, 4)) } else { (rd16(l4, 0), rd16(l4, 2)) };
-    Pkt { src, dst, proto: q[9], sport, dport, flags: 0, icmp_type: 0, icmp_code: 0 }
+    let (sport, dport) = if q[9] == ICMP {
+        (rd16(l4, 4), rd16(l4, 4))
+    } else {
+        (rd16(l4, 0), rd16(l4, 2))
+    };
+    Pkt {
+        src,
+        dst,
+        proto: q[9],
+        sport,
+        dport,
+        flags: 0,
+        icmp_type: 0,
+        icmp_code: 0,
+    }
 }
 
 pub fn fwd(out_if: u16, next_hop: Ipv4Addr) -> Verdict {
