@@ -10,8 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 const MIN_VERSION: &str = "22.11";
-const INSTALL_HINT: &str =
-    "install them with: apt-get install dpdk-dev libdpdk-dev libclang-dev pkg-config";
+const INSTALL_HINT: &str = "fix: apt-get install dpdk-dev libdpdk-dev libclang-dev pkg-config";
 
 fn fail(what: &str) -> ! {
     eprintln!("dpdk-sys: {what}; {INSTALL_HINT}");
@@ -50,9 +49,14 @@ fn main() {
         .probe("libdpdk")
         .unwrap_or_else(|e| {
             let first = e.to_string();
-            let first = first.lines().next().unwrap_or("").trim().to_string();
+            let first = first
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no details")
+                .to_string();
             fail(&format!(
-                "libdpdk >= {MIN_VERSION} not found via pkg-config ({first})"
+                "libdpdk >= {MIN_VERSION} not found via pkg-config: {first}"
             ))
         });
     // The ring PMD's constructor API (rte_eth_from_rings) is not in libdpdk.pc's

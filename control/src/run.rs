@@ -145,7 +145,9 @@ pub fn run(
     }
 
     let slots: Vec<StatsSlot> = (0..nworkers).map(|_| StatsSlot::default()).collect();
-    let result = launch(&eal, &lcores, &ports, &slots, cfg, listener, stop, &mut log);
+    let result = launch(
+        &eal, &lcores, &ports, &pool, &slots, cfg, listener, stop, &mut log,
+    );
     // Workers are gone (the scope joined them); stop the devices so their
     // rings hand every mbuf back before the pool and the EAL go away.
     for p in &mut ports {
@@ -174,6 +176,7 @@ fn launch(
     eal: &Eal,
     lcores: &[u32],
     ports: &[Port<'_>],
+    pool: &Mempool<'_>,
     slots: &[StatsSlot],
     cfg: &Config,
     listener: Option<TcpListener>,
@@ -192,7 +195,8 @@ fn launch(
         }
         workers.push(
             Worker::new(wp, CrossConnect, slot)
-                .map_err(|e| RunError::Unsupported(e.to_string()))?,
+                .map_err(|e| RunError::Unsupported(e.to_string()))?
+                .with_pool(pool),
         );
     }
     let sample = || {

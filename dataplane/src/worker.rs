@@ -12,7 +12,7 @@
 //! [`PUBLISH_EVERY`] iterations (and on exit) into a [`StatsSlot`] of atomics,
 //! which the control thread reads and sums across workers.
 
-use crate::dpdk::{Burst, RxQueue, TxQueue, BURST_SIZE};
+use crate::dpdk::{Burst, Mempool, RxQueue, TxQueue, BURST_SIZE};
 use crate::stats::{DropReason, WorkerStats};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -34,19 +34,100 @@ pub trait PacketHandler {
     /// `i`'s Ethernet frame and may be rewritten in place (its length is
     /// fixed); the handler writes `verdicts[i]` for each, which arrive
     /// pre-filled with `Drop(NoRoute)`. Both slices have the same length.
-    fn handle_burst(&mut self, in_port: u16, frames: &mut [&mut [u8]], verdicts: &mut [Verdict]);
+    /// New packets (ICMP errors, ARP) are sent with `emit`.
+    fn handle_burst(
+        &mut self,
+        in_port: u16,
+        frames: &mut [&mut [u8]],
+        verdicts: &mut [Verdict],
+        emit: &mut Emit<'_, '_>,
+    );
 
-    /// Called once per loop iteration, between bursts (timers, snapshots).
-    fn between_bursts(&mut self) {}
+    /// Called once per loop iteration, between bursts (timers, snapshots,
+    /// ARP retries); may emit packets too.
+    fn between_bursts(&mut self, _emit: &mut Emit<'_, '_>) {}
 }
 
 /// Any `FnMut(in_port, frame) -> Verdict` is a per-packet handler.
 impl<F: FnMut(u16, &mut [u8]) -> Verdict> PacketHandler for F {
-    fn handle_burst(&mut self, in_port: u16, frames: &mut [&mut [u8]], verdicts: &mut [Verdict]) {
+    fn handle_burst(
+        &mut self,
+        in_port: u16,
+        frames: &mut [&mut [u8]],
+        verdicts: &mut [Verdict],
+        _emit: &mut Emit<'_, '_>,
+    ) {
         for (f, v) in frames.iter_mut().zip(verdicts.iter_mut()) {
             *v = self(in_port, f);
         }
     }
+}
+
+/// Lets a handler transmit packets it builds itself. Emitted packets join
+/// the same per-port TX bursts as forwarded ones (and are counted the same).
+pub struct Emit<'a, 'p> {
+    pool: Option<&'p Mempool<'p>>,
+    ports: &'a mut [WorkerPort<'p>],
+    tx: &'a mut [Burst<'p>],
+    stats: &'a mut WorkerStats,
+}
+
+impl<'a, 'p> Emit<'a, 'p> {
+    /// An emitter with no ports and no pool: every `packet` fails with
+    /// `NoBuffer`. For testing handlers without an EAL.
+    pub fn detached(stats: &'a mut WorkerStats) -> Self {
+        Emit {
+            pool: None,
+            ports: &mut [],
+            tx: &mut [],
+            stats,
+        }
+    }
+
+    /// Builds a `len`-byte packet with `fill` (which gets exactly `len`
+    /// zeroed bytes) and queues it for worker port `port`. On failure the
+    /// packet is counted as dropped under the returned reason: `NoRoute` for
+    /// an unknown port, `NoBuffer` when no mbuf (or not enough room) is available.
+    pub fn packet(
+        &mut self,
+        port: u16,
+        len: u16,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), DropReason> {
+        let out = usize::from(port);
+        if out >= self.ports.len() {
+            self.stats.drop(DropReason::NoRoute);
+            return Err(DropReason::NoRoute);
+        }
+        let Some(mut m) = self.pool.and_then(|p| p.alloc()) else {
+            self.stats.drop(DropReason::NoBuffer);
+            return Err(DropReason::NoBuffer);
+        };
+        let Some(buf) = m.append(len) else {
+            self.stats.drop(DropReason::NoBuffer);
+            return Err(DropReason::NoBuffer);
+        };
+        buf.fill(0);
+        fill(buf);
+        if self.tx[out].is_full() {
+            flush_port(&mut self.ports[out], &mut self.tx[out], self.stats);
+        }
+        match self.tx[out].push(m) {
+            Ok(()) => Ok(()),
+            Err(_m) => {
+                // Unreachable after the flush; `_m` is freed on drop, and counted.
+                self.stats.drop(DropReason::TxFull);
+                Err(DropReason::TxFull)
+            }
+        }
+    }
+}
+
+fn flush_port<'p>(port: &mut WorkerPort<'p>, burst: &mut Burst<'p>, stats: &mut WorkerStats) {
+    let out = port.tx.tx(burst);
+    stats.tx_packets += out.sent as u64;
+    stats.tx_bytes += out.sent_bytes;
+    stats.drops[DropReason::TxFull as usize] += out.refused as u64;
 }
 
 /// Two-port forwarder: everything from port 0 leaves on port 1 and vice versa.
@@ -55,7 +136,13 @@ impl<F: FnMut(u16, &mut [u8]) -> Verdict> PacketHandler for F {
 pub struct CrossConnect;
 
 impl PacketHandler for CrossConnect {
-    fn handle_burst(&mut self, in_port: u16, _frames: &mut [&mut [u8]], verdicts: &mut [Verdict]) {
+    fn handle_burst(
+        &mut self,
+        in_port: u16,
+        _frames: &mut [&mut [u8]],
+        verdicts: &mut [Verdict],
+        _emit: &mut Emit<'_, '_>,
+    ) {
         let v = match in_port {
             0 => Verdict::Forward(1),
             1 => Verdict::Forward(0),
@@ -177,6 +264,7 @@ pub struct Worker<'p, H> {
     rx: Burst<'p>,
     tx: Vec<Burst<'p>>,
     dropped: Burst<'p>,
+    pool: Option<&'p Mempool<'p>>,
     iterations: u32,
 }
 
@@ -202,8 +290,26 @@ impl<'p, H: PacketHandler> Worker<'p, H> {
             rx: Burst::new(),
             tx,
             dropped: Burst::new(),
+            pool: None,
             iterations: 0,
         })
+    }
+
+    /// Gives the handler's [`Emit`] a pool to build packets from (without
+    /// one, every emitted packet is dropped as `NoBuffer`).
+    pub fn with_pool(mut self, pool: &'p Mempool<'p>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    fn emit(&mut self) -> (&mut H, Emit<'_, 'p>) {
+        let e = Emit {
+            pool: self.pool,
+            ports: &mut self.ports,
+            tx: &mut self.tx,
+            stats: &mut self.stats,
+        };
+        (&mut self.handler, e)
     }
 
     /// Polls until `stop` is set (checked between bursts), then publishes the
@@ -222,7 +328,8 @@ impl<'p, H: PacketHandler> Worker<'p, H> {
             received += self.rx_one(in_port);
         }
         self.flush_tx();
-        self.handler.between_bursts();
+        let (h, mut e) = self.emit();
+        h.between_bursts(&mut e);
         self.iterations = self.iterations.wrapping_add(1);
         if self.iterations & (PUBLISH_EVERY - 1) == 0 {
             self.slot.publish(&self.stats);
@@ -246,8 +353,18 @@ impl<'p, H: PacketHandler> Worker<'p, H> {
                 *v = f;
                 len += 1;
             }
-            self.handler
-                .handle_burst(in_port as u16, &mut views[..len], &mut verdicts[..len]);
+            let mut emit = Emit {
+                pool: self.pool,
+                ports: &mut self.ports,
+                tx: &mut self.tx,
+                stats: &mut self.stats,
+            };
+            self.handler.handle_burst(
+                in_port as u16,
+                &mut views[..len],
+                &mut verdicts[..len],
+                &mut emit,
+            );
         }
 
         let nports = self.ports.len();
@@ -256,7 +373,7 @@ impl<'p, H: PacketHandler> Worker<'p, H> {
                 Verdict::Forward(out) if usize::from(out) < nports => {
                     let out = usize::from(out);
                     if self.tx[out].is_full() {
-                        Self::flush_port(&mut self.ports[out], &mut self.tx[out], &mut self.stats);
+                        flush_port(&mut self.ports[out], &mut self.tx[out], &mut self.stats);
                     }
                     match self.tx[out].push(m) {
                         Ok(()) => continue,
@@ -290,16 +407,9 @@ impl<'p, H: PacketHandler> Worker<'p, H> {
     fn flush_tx(&mut self) {
         for (port, burst) in self.ports.iter_mut().zip(self.tx.iter_mut()) {
             if !burst.is_empty() {
-                Self::flush_port(port, burst, &mut self.stats);
+                flush_port(port, burst, &mut self.stats);
             }
         }
-    }
-
-    fn flush_port(port: &mut WorkerPort<'p>, burst: &mut Burst<'p>, stats: &mut WorkerStats) {
-        let out = port.tx.tx(burst);
-        stats.tx_packets += out.sent as u64;
-        stats.tx_bytes += out.sent_bytes;
-        stats.drops[DropReason::TxFull as usize] += out.refused as u64;
     }
 
     /// This worker's live counters.
@@ -328,19 +438,21 @@ mod tests {
     #[test]
     fn cross_connect_swaps_ports_and_drops_others() {
         let mut h = CrossConnect;
+        let mut st = WorkerStats::default();
         let mut a = [0u8; 4];
         let mut frames: [&mut [u8]; 1] = [&mut a];
         let mut v = [Verdict::Drop(DropReason::NoRoute)];
-        h.handle_burst(0, &mut frames, &mut v);
+        h.handle_burst(0, &mut frames, &mut v, &mut Emit::detached(&mut st));
         assert_eq!(v[0], Verdict::Forward(1));
-        h.handle_burst(1, &mut frames, &mut v);
+        h.handle_burst(1, &mut frames, &mut v, &mut Emit::detached(&mut st));
         assert_eq!(v[0], Verdict::Forward(0));
-        h.handle_burst(2, &mut frames, &mut v);
+        h.handle_burst(2, &mut frames, &mut v, &mut Emit::detached(&mut st));
         assert_eq!(v[0], Verdict::Drop(DropReason::NoRoute));
     }
 
     #[test]
     fn closures_are_per_packet_handlers() {
+        let mut st = WorkerStats::default();
         let mut h = |port: u16, f: &mut [u8]| {
             f[0] = f[0].wrapping_add(1);
             if f[0] == 2 {
@@ -352,12 +464,20 @@ mod tests {
         let (mut a, mut b) = ([0u8], [1u8]);
         let mut frames: [&mut [u8]; 2] = [&mut a, &mut b];
         let mut v = [Verdict::Drop(DropReason::NoRoute); 2];
-        h.handle_burst(3, &mut frames, &mut v);
+        h.handle_burst(3, &mut frames, &mut v, &mut Emit::detached(&mut st));
         assert_eq!(
             v,
             [Verdict::Forward(3), Verdict::Drop(DropReason::TtlExceeded)]
         );
         assert_eq!((a[0], b[0]), (1, 2));
+    }
+
+    #[test]
+    fn detached_emit_counts_what_it_cannot_send() {
+        let mut st = WorkerStats::default();
+        let mut e = Emit::detached(&mut st);
+        assert_eq!(e.packet(0, 64, |_| {}), Err(DropReason::NoRoute));
+        assert_eq!(st.dropped(DropReason::NoRoute), 1);
     }
 
     #[test]

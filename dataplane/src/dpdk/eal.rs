@@ -19,6 +19,7 @@ static EAL_STATE: AtomicU8 = AtomicU8::new(EAL_UNUSED);
 /// shared by reference: its `&self` methods are thread-safe queries.
 pub struct Eal {
     main_lcore: u32,
+    runtime_dir: Option<std::path::PathBuf>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -75,8 +76,16 @@ impl Eal {
         }
         // SAFETY: the EAL is initialised; rte_get_main_lcore only reads its config.
         let main_lcore = unsafe { dpdk_sys::rte_get_main_lcore() };
+        // SAFETY: returns a pointer to the EAL's static runtime-dir string.
+        let dir = unsafe { dpdk_sys::rte_eal_get_runtime_dir() };
+        let runtime_dir = (!dir.is_null()).then(|| {
+            // SAFETY: non-NULL, NUL-terminated and static for the process.
+            let s = unsafe { std::ffi::CStr::from_ptr(dir) };
+            std::path::PathBuf::from(s.to_string_lossy().into_owned())
+        });
         Ok(Eal {
             main_lcore,
+            runtime_dir,
             _not_send: PhantomData,
         })
     }
@@ -178,6 +187,13 @@ impl Drop for Eal {
         // rte_eal_cleanup is called once, on the main thread (Eal is !Send).
         unsafe {
             dpdk_sys::rte_eal_cleanup();
+        }
+        // The primary process's runtime files (config, fbarrays, telemetry
+        // socket) are useless once it is gone; don't leave them in /var/run.
+        if let Some(d) = &self.runtime_dir {
+            if d.components().count() > 2 {
+                let _ = std::fs::remove_dir_all(d);
+            }
         }
     }
 }
