@@ -21,7 +21,14 @@ fn n15_incremental_update_minus_zero_case() {
 #[test]
 fn n16_udp_zero_checksum_stays_zero() {
     let mut e = engine(&[MASQ_WAN], small_config());
-    let p = ipv4(CLIENT, OUTSIDE, UDP, 1, 0, &udp_datagram(CLIENT, 6000, OUTSIDE, 53, b"no checksum", false));
+    let p = ipv4(
+        CLIENT,
+        OUTSIDE,
+        UDP,
+        1,
+        0,
+        &udp_datagram(CLIENT, 6000, OUTSIDE, 53, b"no checksum", false),
+    );
     let (v, out) = run(&mut e, p, LAN, t(1));
     assert_eq!(v, fwd(WAN, GATEWAY));
     assert_eq!(&out[26..28], &[0, 0], "checksum 0 means none and stays 0");
@@ -41,8 +48,9 @@ fn n16_computed_zero_udp_checksum_sent_as_ffff() {
         // checksum would be with the translated addresses/ports.
         probe[12..16].copy_from_slice(&PUBLIC.octets());
         let seg = udp_datagram(PUBLIC, 6000, OUTSIDE, 53, &payload, false);
-        let s = dataplane::wire::checksum::pseudo_header_sum(PUBLIC, OUTSIDE, UDP, seg.len() as u16)
-            + dataplane::wire::checksum::sum(&seg);
+        let s =
+            dataplane::wire::checksum::pseudo_header_sum(PUBLIC, OUTSIDE, UDP, seg.len() as u16)
+                + dataplane::wire::checksum::sum(&seg);
         if !dataplane::wire::checksum::fold(s) != 0 {
             continue;
         }
@@ -81,7 +89,9 @@ fn flow() -> impl Strategy<Value = Flow> {
         proptest::collection::vec(any::<u8>(), 0..64),
         any::<bool>(),
     )
-        .prop_filter("public destination", |f| f.3 .0 != 127 && f.3 .0 != 192 && f.3 .0 != 203 && f.3 .0 != 10)
+        .prop_filter("public destination", |f| {
+            f.3 .0 != 127 && f.3 .0 != 192 && f.3 .0 != 203 && f.3 .0 != 10
+        })
         .prop_map(|(proto, host, sport, d, dport, payload, udp_csum)| Flow {
             proto,
             host,
@@ -93,13 +103,38 @@ fn flow() -> impl Strategy<Value = Flow> {
         })
 }
 
-fn packet(proto: u8, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, payload: &[u8], udp_csum: bool, request: bool) -> Vec<u8> {
+#[allow(clippy::too_many_arguments)]
+fn packet(
+    proto: u8,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: u8,
+    payload: &[u8],
+    udp_csum: bool,
+    request: bool,
+) -> Vec<u8> {
     match proto {
         TCP => tcp(src, sport, dst, dport, flags, payload),
-        UDP => ipv4(src, dst, UDP, 7, 0, &udp_datagram(src, sport, dst, dport, payload, udp_csum)),
+        UDP => ipv4(
+            src,
+            dst,
+            UDP,
+            7,
+            0,
+            &udp_datagram(src, sport, dst, dport, payload, udp_csum),
+        ),
         _ => {
             let typ = if request { 8 } else { 0 };
-            ipv4(src, dst, ICMP, 7, 0, &icmp_message(typ, 0, (u32::from(sport) << 16) | 1, payload))
+            ipv4(
+                src,
+                dst,
+                ICMP,
+                7,
+                0,
+                &icmp_message(typ, 0, (u32::from(sport) << 16) | 1, payload),
+            )
         }
     }
 }

@@ -7,7 +7,13 @@ use dataplane::nat::{Filtering, NatConfig, Verdict};
 use dataplane::stats::DropReason;
 
 fn setup(f: Filtering) -> (dataplane::nat::Engine, u16) {
-    let mut e = engine(&[MASQ_WAN], NatConfig { filtering: f, ..small_config() });
+    let mut e = engine(
+        &[MASQ_WAN],
+        NatConfig {
+            filtering: f,
+            ..small_config()
+        },
+    );
     let (_, p) = run(&mut e, udp(CLIENT, 6000, OUTSIDE, 3478, b"bind"), LAN, t(1));
     let ext = parse(&p).sport;
     (e, ext)
@@ -20,7 +26,10 @@ fn n6_filtering_modes() {
     let (v, p) = run(&mut e, udp(OUTSIDE_B, 9999, PUBLIC, ext, b"hi"), WAN, t(2));
     assert_eq!(v, fwd(LAN, CLIENT));
     let p = parse(&p);
-    assert_eq!((p.src, p.sport, p.dst, p.dport), (OUTSIDE_B, 9999, CLIENT, 6000));
+    assert_eq!(
+        (p.src, p.sport, p.dst, p.dport),
+        (OUTSIDE_B, 9999, CLIENT, 6000)
+    );
     // The new inbound session is tracked; its reply goes out the same mapping.
     let (v, r) = run(&mut e, udp(CLIENT, 6000, OUTSIDE_B, 9999, b"re"), LAN, t(2));
     assert_eq!(v, fwd(WAN, GATEWAY));
@@ -48,13 +57,21 @@ fn n6_filtering_modes() {
 
 #[test]
 fn n6_address_dependent_forgets_remote_when_sessions_expire() {
-    let mut cfg = NatConfig { filtering: Filtering::AddressDependent, ..small_config() };
+    let mut cfg = NatConfig {
+        filtering: Filtering::AddressDependent,
+        ..small_config()
+    };
     cfg.timeouts.udp = 120;
     let mut e = engine(&[MASQ_WAN], cfg);
     let (_, p) = run(&mut e, udp(CLIENT, 6000, OUTSIDE, 3478, b"x"), LAN, t(0));
     let ext = parse(&p).sport;
     // Another session from the same client keeps the mapping alive.
-    run(&mut e, udp(CLIENT, 6000, OUTSIDE_B, 3478, b"x"), LAN, t(100));
+    run(
+        &mut e,
+        udp(CLIENT, 6000, OUTSIDE_B, 3478, b"x"),
+        LAN,
+        t(100),
+    );
     e.housekeeping(t(125), 64);
     assert_eq!(e.sessions().len(), 1);
     // OUTSIDE's session is gone, so OUTSIDE is filtered now; OUTSIDE_B not.
@@ -86,13 +103,29 @@ fn n6_mapping_of_other_protocol_does_not_open_inbound() {
 fn port_shadowing_forward_wins_over_client_mapping() {
     // A LAN client binding source port 443 must not capture the forward
     // (the range includes low ports so 443 is preserved for it).
-    let mut e = engine(&[FWD_443, MASQ_WAN], NatConfig { port_range: (1, 65535), ..small_config() });
+    let mut e = engine(
+        &[FWD_443, MASQ_WAN],
+        NatConfig {
+            port_range: (1, 65535),
+            ..small_config()
+        },
+    );
     let (_, p) = run(&mut e, tcp(CLIENT, 443, OUTSIDE, 80, SYN, b""), LAN, t(1));
     assert_eq!((parse(&p).src, parse(&p).sport), (PUBLIC, 443));
-    let (v, p) = run(&mut e, tcp(OUTSIDE_B, 5555, PUBLIC, 443, SYN, b""), WAN, t(1));
+    let (v, p) = run(
+        &mut e,
+        tcp(OUTSIDE_B, 5555, PUBLIC, 443, SYN, b""),
+        WAN,
+        t(1),
+    );
     assert_eq!(v, fwd(LAN, SERVER));
     assert_eq!(parse(&p).dst, SERVER);
     // The client's own flow still gets its replies.
-    let (v, _) = run(&mut e, tcp(OUTSIDE, 80, PUBLIC, 443, SYN | ACK, b""), WAN, t(1));
+    let (v, _) = run(
+        &mut e,
+        tcp(OUTSIDE, 80, PUBLIC, 443, SYN | ACK, b""),
+        WAN,
+        t(1),
+    );
     assert_eq!(v, fwd(LAN, CLIENT));
 }

@@ -9,7 +9,15 @@ use dataplane::wire::checksum;
 use std::net::Ipv4Addr;
 
 /// Splits a UDP datagram into IPv4 fragments at 8-byte-aligned `cuts`.
-fn fragments(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, ident: u16, payload: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+fn fragments(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    ident: u16,
+    payload: &[u8],
+    cuts: &[usize],
+) -> Vec<Vec<u8>> {
     let dgram = udp_datagram(src, sport, dst, dport, payload, true);
     let mut bounds = vec![0];
     bounds.extend_from_slice(cuts);
@@ -35,7 +43,11 @@ fn reassemble(frags: &[Vec<u8>]) -> (Ipv4Addr, Ipv4Addr, Vec<u8>) {
         if src.is_unspecified() {
             (src, dst) = (p.src, p.dst);
         }
-        assert_eq!((p.src, p.dst), (src, dst), "every fragment translated alike");
+        assert_eq!(
+            (p.src, p.dst),
+            (src, dst),
+            "every fragment translated alike"
+        );
         let off = usize::from(u16::from_be_bytes([f[6], f[7]]) & 0x1fff) * 8;
         let body = &f[20..usize::from(u16::from_be_bytes([f[2], f[3]]))];
         if data.len() < off + body.len() {
@@ -129,14 +141,23 @@ fn n14_frag_flood_is_bounded_per_source_and_expires() {
     // Someone else's out-of-order datagram still gets through.
     let frags = fragments(CLIENT, 6000, OUTSIDE, 53, 0x79, &payload(), &[32]);
     assert_eq!(run(&mut e, frags[1].clone(), LAN, t(1)).0, Verdict::Held);
-    assert_eq!(run(&mut e, frags[0].clone(), LAN, t(1)).0, fwd(WAN, GATEWAY));
+    assert_eq!(
+        run(&mut e, frags[0].clone(), LAN, t(1)).0,
+        fwd(WAN, GATEWAY)
+    );
     assert_eq!(drain(&mut e).len(), 1);
     // Unfragmented traffic is unaffected.
-    assert_eq!(run(&mut e, udp(CLIENT_B, 1, OUTSIDE, 2, b"x"), LAN, t(1)).0, fwd(WAN, GATEWAY));
+    assert_eq!(
+        run(&mut e, udp(CLIENT_B, 1, OUTSIDE, 2, b"x"), LAN, t(1)).0,
+        fwd(WAN, GATEWAY)
+    );
     // The attacker's fragments time out and are counted.
     e.housekeeping(t(10), 64);
     assert_eq!(e.held_fragments(), 0);
-    assert_eq!(e.stats().dropped(DropReason::FragmentNoFlow), cfg.hold_per_source as u64);
+    assert_eq!(
+        e.stats().dropped(DropReason::FragmentNoFlow),
+        cfg.hold_per_source as u64
+    );
 }
 
 #[test]
@@ -144,13 +165,22 @@ fn n14_frag_without_first_or_malformed() {
     let mut e = engine(&[MASQ_WAN], small_config());
     // First fragment too short to hold the UDP header.
     let short = ipv4(CLIENT, OUTSIDE, UDP, 5, 0x2000, &[0u8; 0]);
-    assert_eq!(run(&mut e, short, LAN, t(1)).0, Verdict::Drop(DropReason::FragmentMalformed));
+    assert_eq!(
+        run(&mut e, short, LAN, t(1)).0,
+        Verdict::Drop(DropReason::FragmentMalformed)
+    );
     // Non-last fragment with a length not a multiple of 8.
     let odd = ipv4(CLIENT, OUTSIDE, UDP, 5, 0x2000 | 3, &[0u8; 7]);
-    assert_eq!(run(&mut e, odd, LAN, t(1)).0, Verdict::Drop(DropReason::FragmentMalformed));
+    assert_eq!(
+        run(&mut e, odd, LAN, t(1)).0,
+        Verdict::Drop(DropReason::FragmentMalformed)
+    );
     // Beyond 65535 bytes.
     let big = ipv4(CLIENT, OUTSIDE, UDP, 5, 0x1fff, &[0u8; 16]);
-    assert_eq!(run(&mut e, big, LAN, t(1)).0, Verdict::Drop(DropReason::FragmentMalformed));
+    assert_eq!(
+        run(&mut e, big, LAN, t(1)).0,
+        Verdict::Drop(DropReason::FragmentMalformed)
+    );
 }
 
 #[test]

@@ -7,12 +7,16 @@ use dataplane::nat::{HairpinMode, NatConfig, Verdict};
 use dataplane::stats::DropReason;
 
 fn cfg(h: HairpinMode) -> NatConfig {
-    NatConfig { hairpin: h, ..small_config() }
+    NatConfig {
+        hairpin: h,
+        ..small_config()
+    }
 }
 
 const FWD_UDP: &str =
     "chain=dstnat protocol=udp dst-address=203.0.113.1 dst-port=5353 action=dst-nat to-addresses=192.168.88.20 to-ports=53";
-const FWD_ICMP: &str = "chain=dstnat protocol=icmp dst-address=203.0.113.1 action=dst-nat to-addresses=192.168.88.20";
+const FWD_ICMP: &str =
+    "chain=dstnat protocol=icmp dst-address=203.0.113.1 action=dst-nat to-addresses=192.168.88.20";
 
 #[test]
 fn n11_hairpin_auto_same_subnet() {
@@ -20,11 +24,22 @@ fn n11_hairpin_auto_same_subnet() {
     let (v, p) = run(&mut e, tcp(CLIENT, 41000, PUBLIC, 443, SYN, b""), LAN, t(1));
     assert_eq!(v, fwd(LAN, SERVER));
     let s = parse(&p);
-    assert_eq!((s.src, s.sport, s.dst, s.dport), (PUBLIC, 41000, SERVER, 443));
-    let (v, p) = run(&mut e, tcp(SERVER, 443, PUBLIC, 41000, SYN | ACK, b""), LAN, t(1));
+    assert_eq!(
+        (s.src, s.sport, s.dst, s.dport),
+        (PUBLIC, 41000, SERVER, 443)
+    );
+    let (v, p) = run(
+        &mut e,
+        tcp(SERVER, 443, PUBLIC, 41000, SYN | ACK, b""),
+        LAN,
+        t(1),
+    );
     assert_eq!(v, fwd(LAN, CLIENT));
     let r = parse(&p);
-    assert_eq!((r.src, r.sport, r.dst, r.dport), (PUBLIC, 443, CLIENT, 41000));
+    assert_eq!(
+        (r.src, r.sport, r.dst, r.dport),
+        (PUBLIC, 443, CLIENT, 41000)
+    );
 }
 
 #[test]
@@ -33,7 +48,12 @@ fn n11_hairpin_auto_different_subnet() {
     let (v, p) = run(&mut e, tcp(CLIENT, 41000, PUBLIC, 443, SYN, b""), LAN, t(1));
     assert_eq!(v, fwd(LAN2, SERVER2));
     assert_eq!(parse(&p).src, PUBLIC);
-    let (v, p) = run(&mut e, tcp(SERVER2, 443, PUBLIC, 41000, SYN | ACK, b""), LAN2, t(1));
+    let (v, p) = run(
+        &mut e,
+        tcp(SERVER2, 443, PUBLIC, 41000, SYN | ACK, b""),
+        LAN2,
+        t(1),
+    );
     assert_eq!(v, fwd(LAN, CLIENT));
     assert_eq!(parse(&p).src, PUBLIC);
 }
@@ -45,10 +65,18 @@ fn n11_hairpin_rules_same_subnet_with_masquerade_rule() {
     assert_eq!(v, fwd(LAN, SERVER));
     let s = parse(&p);
     assert_eq!((s.src, s.dst, s.dport), (ROUTER_LAN, SERVER, 443));
-    let (v, p) = run(&mut e, tcp(SERVER, 443, ROUTER_LAN, s.sport, SYN | ACK, b""), LAN, t(1));
+    let (v, p) = run(
+        &mut e,
+        tcp(SERVER, 443, ROUTER_LAN, s.sport, SYN | ACK, b""),
+        LAN,
+        t(1),
+    );
     assert_eq!(v, fwd(LAN, CLIENT));
     let r = parse(&p);
-    assert_eq!((r.src, r.sport, r.dst, r.dport), (PUBLIC, 443, CLIENT, 41000));
+    assert_eq!(
+        (r.src, r.sport, r.dst, r.dport),
+        (PUBLIC, 443, CLIENT, 41000)
+    );
 }
 
 #[test]
@@ -81,11 +109,17 @@ fn n11_hairpin_icmp() {
     assert_eq!(v, fwd(LAN, SERVER));
     let q = parse(&p);
     assert_eq!((q.src, q.dst, q.icmp_type), (PUBLIC, SERVER, 8));
-    assert_eq!(e.mapping_of(ICMP, PUBLIC, (CLIENT, 0x1234)), Some((PUBLIC, q.sport)));
+    assert_eq!(
+        e.mapping_of(ICMP, PUBLIC, (CLIENT, 0x1234)),
+        Some((PUBLIC, q.sport))
+    );
     let (v, p) = run(&mut e, echo(SERVER, PUBLIC, q.sport, 1, false), LAN, t(1));
     assert_eq!(v, fwd(LAN, CLIENT));
     let r = parse(&p);
-    assert_eq!((r.src, r.dst, r.sport, r.icmp_type), (PUBLIC, CLIENT, 0x1234, 0));
+    assert_eq!(
+        (r.src, r.dst, r.sport, r.icmp_type),
+        (PUBLIC, CLIENT, 0x1234, 0)
+    );
 }
 
 #[test]
@@ -94,16 +128,38 @@ fn n11_hairpin_to_existing_mapping() {
     let mut e = engine(&[MASQ_WAN], cfg(HairpinMode::Auto));
     let (_, p) = run(&mut e, udp(CLIENT, 6000, OUTSIDE, 3478, b"bind"), LAN, t(1));
     let a_ext = parse(&p).sport;
-    let (_, p) = run(&mut e, udp(CLIENT_B, 7000, OUTSIDE, 3478, b"bind"), LAN, t(1));
+    let (_, p) = run(
+        &mut e,
+        udp(CLIENT_B, 7000, OUTSIDE, 3478, b"bind"),
+        LAN,
+        t(1),
+    );
     let b_ext = parse(&p).sport;
-    let (v, p) = run(&mut e, udp(CLIENT_B, 7000, PUBLIC, a_ext, b"hello A"), LAN, t(2));
+    let (v, p) = run(
+        &mut e,
+        udp(CLIENT_B, 7000, PUBLIC, a_ext, b"hello A"),
+        LAN,
+        t(2),
+    );
     assert_eq!(v, fwd(LAN, CLIENT));
     let h = parse(&p);
-    assert_eq!((h.src, h.sport, h.dst, h.dport), (PUBLIC, b_ext, CLIENT, 6000), "A sees B's external endpoint");
-    let (v, p) = run(&mut e, udp(CLIENT, 6000, PUBLIC, b_ext, b"hello B"), LAN, t(2));
+    assert_eq!(
+        (h.src, h.sport, h.dst, h.dport),
+        (PUBLIC, b_ext, CLIENT, 6000),
+        "A sees B's external endpoint"
+    );
+    let (v, p) = run(
+        &mut e,
+        udp(CLIENT, 6000, PUBLIC, b_ext, b"hello B"),
+        LAN,
+        t(2),
+    );
     assert_eq!(v, fwd(LAN, CLIENT_B));
     let h = parse(&p);
-    assert_eq!((h.src, h.sport, h.dst, h.dport), (PUBLIC, a_ext, CLIENT_B, 7000));
+    assert_eq!(
+        (h.src, h.sport, h.dst, h.dport),
+        (PUBLIC, a_ext, CLIENT_B, 7000)
+    );
 }
 
 #[test]
@@ -133,7 +189,10 @@ fn hairpinning_unknown_proto_is_not_translated() {
     assert_eq!(e.process(&mut p, LAN, t(1)), Verdict::Local);
     // GRE that would need source translation is refused and counted.
     let mut p = ipv4(CLIENT, OUTSIDE, 47, 9, 0, &[0u8; 8]);
-    assert_eq!(e.process(&mut p, LAN, t(1)), Verdict::Drop(DropReason::UnsupportedProtocol));
+    assert_eq!(
+        e.process(&mut p, LAN, t(1)),
+        Verdict::Drop(DropReason::UnsupportedProtocol)
+    );
     // Between LAN segments, without NAT, it is routed unchanged.
     let orig = ipv4(CLIENT, SERVER2, 47, 9, 0, &[0u8; 8]);
     let mut p = orig.clone();
@@ -143,7 +202,8 @@ fn hairpinning_unknown_proto_is_not_translated() {
 
 #[test]
 fn redirect_translates_to_router_and_delivers_locally() {
-    let redirect = "chain=dstnat in-interface-list=LAN protocol=udp dst-port=53 action=redirect to-ports=5353";
+    let redirect =
+        "chain=dstnat in-interface-list=LAN protocol=udp dst-port=53 action=redirect to-ports=5353";
     let mut e = engine(&[redirect, MASQ_WAN], small_config());
     let (v, p) = run(&mut e, udp(CLIENT, 9000, OUTSIDE, 53, b"q"), LAN, t(1));
     assert_eq!(v, Verdict::Local);

@@ -22,7 +22,11 @@ fn n7_udp_timeout_outbound_refresh_only() {
     e.housekeeping(t(299), 64);
     assert_eq!(e.sessions().len(), 1);
     e.housekeeping(t(300), 64);
-    assert_eq!(e.sessions().len(), 0, "default UDP timeout 300 s from the last outbound packet");
+    assert_eq!(
+        e.sessions().len(),
+        0,
+        "default UDP timeout 300 s from the last outbound packet"
+    );
     // Outbound refreshes.
     let ext = open_udp(&mut e, t(400));
     open_udp(&mut e, t(600));
@@ -54,7 +58,12 @@ fn n7_udp_inbound_refresh_when_configured() {
 fn n8_tcp_non_syn_never_creates_session() {
     let mut e = engine(&[MASQ_WAN, FWD_443], small_config());
     for flags in [ACK, FIN | ACK, RST, SYN | ACK, PSH | ACK] {
-        let (v, _) = run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, flags, b""), LAN, t(1));
+        let (v, _) = run(
+            &mut e,
+            tcp(CLIENT, 7000, OUTSIDE, 80, flags, b""),
+            LAN,
+            t(1),
+        );
         assert_eq!(v, Verdict::Drop(DropReason::TcpNonSyn), "flags {flags:#x}");
     }
     let (v, _) = run(&mut e, tcp(OUTSIDE, 7000, PUBLIC, 443, ACK, b""), WAN, t(1));
@@ -103,22 +112,46 @@ fn n8_tcp_transitory_timeout_4m() {
 fn tcp_session_close_out() {
     let mut e = engine(&[MASQ_WAN], small_config());
     let ext = handshake(&mut e, t(0));
-    run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, FIN | ACK, b""), LAN, t(1));
-    let (v, _) = run(&mut e, tcp(OUTSIDE, 80, PUBLIC, ext, FIN | ACK, b""), WAN, t(1));
+    run(
+        &mut e,
+        tcp(CLIENT, 7000, OUTSIDE, 80, FIN | ACK, b""),
+        LAN,
+        t(1),
+    );
+    let (v, _) = run(
+        &mut e,
+        tcp(OUTSIDE, 80, PUBLIC, ext, FIN | ACK, b""),
+        WAN,
+        t(1),
+    );
     assert_eq!(v, fwd(LAN, CLIENT));
     let (v, _) = run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, ACK, b""), LAN, t(1));
     assert_eq!(v, fwd(WAN, GATEWAY));
     assert_ne!(state(&e), Some(TcpState::Established));
     e.housekeeping(t(241), 64);
-    assert_eq!(e.sessions().len(), 0, "closed session lives only the transitory timeout");
+    assert_eq!(
+        e.sessions().len(),
+        0,
+        "closed session lives only the transitory timeout"
+    );
 }
 
 #[test]
 fn tcp_session_close_in() {
     let mut e = engine(&[MASQ_WAN], small_config());
     let ext = handshake(&mut e, t(0));
-    run(&mut e, tcp(OUTSIDE, 80, PUBLIC, ext, FIN | ACK, b""), WAN, t(1));
-    run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, FIN | ACK, b""), LAN, t(1));
+    run(
+        &mut e,
+        tcp(OUTSIDE, 80, PUBLIC, ext, FIN | ACK, b""),
+        WAN,
+        t(1),
+    );
+    run(
+        &mut e,
+        tcp(CLIENT, 7000, OUTSIDE, 80, FIN | ACK, b""),
+        LAN,
+        t(1),
+    );
     let (v, _) = run(&mut e, tcp(OUTSIDE, 80, PUBLIC, ext, ACK, b""), WAN, t(1));
     assert_eq!(v, fwd(LAN, CLIENT));
     e.housekeeping(t(241), 64);
@@ -129,8 +162,18 @@ fn tcp_session_close_in() {
 fn tcp_session_close_simultaneous() {
     let mut e = engine(&[MASQ_WAN], small_config());
     let ext = handshake(&mut e, t(0));
-    run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, FIN | ACK, b""), LAN, t(1));
-    run(&mut e, tcp(OUTSIDE, 80, PUBLIC, ext, FIN | ACK, b""), WAN, t(1));
+    run(
+        &mut e,
+        tcp(CLIENT, 7000, OUTSIDE, 80, FIN | ACK, b""),
+        LAN,
+        t(1),
+    );
+    run(
+        &mut e,
+        tcp(OUTSIDE, 80, PUBLIC, ext, FIN | ACK, b""),
+        WAN,
+        t(1),
+    );
     run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, ACK, b""), LAN, t(1));
     run(&mut e, tcp(OUTSIDE, 80, PUBLIC, ext, ACK, b""), WAN, t(1));
     e.housekeeping(t(241), 64);
@@ -145,7 +188,11 @@ fn tcp_rst_translated_and_session_kept_transitory() {
     assert_eq!(v, fwd(LAN, CLIENT));
     let p = parse(&p);
     assert_eq!((p.dst, p.dport, p.flags), (CLIENT, 7000, RST));
-    assert_eq!(e.sessions().len(), 1, "RST does not delete the session (N8)");
+    assert_eq!(
+        e.sessions().len(),
+        1,
+        "RST does not delete the session (N8)"
+    );
     e.housekeeping(t(240), 64);
     assert_eq!(e.sessions().len(), 1);
     e.housekeeping(t(241), 64);
@@ -161,8 +208,18 @@ fn tcp_simultaneous_open() {
     let (v, p) = run(&mut e, tcp(OUTSIDE, 80, PUBLIC, ext, SYN, b""), WAN, t(0));
     assert_eq!(v, fwd(LAN, CLIENT));
     assert_eq!(parse(&p).flags, SYN);
-    run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, SYN | ACK, b""), LAN, t(0));
-    run(&mut e, tcp(OUTSIDE, 80, PUBLIC, ext, SYN | ACK, b""), WAN, t(0));
+    run(
+        &mut e,
+        tcp(CLIENT, 7000, OUTSIDE, 80, SYN | ACK, b""),
+        LAN,
+        t(0),
+    );
+    run(
+        &mut e,
+        tcp(OUTSIDE, 80, PUBLIC, ext, SYN | ACK, b""),
+        WAN,
+        t(0),
+    );
     assert_eq!(state(&e), Some(TcpState::Established));
 }
 
@@ -175,7 +232,12 @@ fn tcp_open_retransmit_and_reopen() {
     assert_eq!(e.sessions().len(), 1);
     e.housekeeping(t(300), 64);
     assert_eq!(e.sessions().len(), 0);
-    let (v, _) = run(&mut e, tcp(CLIENT, 7000, OUTSIDE, 80, SYN, b""), LAN, t(301));
+    let (v, _) = run(
+        &mut e,
+        tcp(CLIENT, 7000, OUTSIDE, 80, SYN, b""),
+        LAN,
+        t(301),
+    );
     assert_eq!(v, fwd(WAN, GATEWAY));
     assert_eq!(e.sessions().len(), 1);
 }

@@ -169,6 +169,11 @@ pub enum ConfigError {
     /// Two srcnat pools share an address with different port ranges that
     /// overlap, which would hand out one external port twice.
     OverlappingPools(std::net::Ipv4Addr),
+    /// A srcnat pool has more addresses than one worker preallocates for.
+    PoolTooLarge {
+        first: std::net::Ipv4Addr,
+        len: u64,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -186,6 +191,11 @@ impl fmt::Display for ConfigError {
             ConfigError::PortRange(a, b) => write!(f, "port range {a}-{b} is empty or starts at 0"),
             ConfigError::Limit(s) => write!(f, "limit {s} must be at least 1"),
             ConfigError::Frag(s) => write!(f, "fragments: {s}"),
+            ConfigError::PoolTooLarge { first, len } => write!(
+                f,
+                "srcnat pool starting at {first} has {len} addresses (at most {})",
+                crate::nat::snapshot::MAX_POOL_ADDRS
+            ),
             ConfigError::OverlappingPools(a) => {
                 write!(f, "address {a} is used by two srcnat rules with overlapping port ranges")
             }

@@ -71,9 +71,7 @@ mod tests {
     use core::hash::Hash;
 
     fn h<T: Hash>(s: u64, v: T) -> u64 {
-        let mut st = SeededState(s).build_hasher();
-        v.hash(&mut st);
-        st.finish()
+        SeededState(s).hash_one(v)
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl<V: Copy> FragTable<V> {
             // Entries refreshed after being queued leave stale FIFO items;
             // reclaim those from the front before giving up.
             while let Some(&(k, created)) = self.fifo.front() {
-                let stale = self.map.get(&k).map_or(true, |e| e.created != created);
+                let stale = !matches!(self.map.get(&k), Some(e) if e.created == created);
                 if !stale {
                     break;
                 }

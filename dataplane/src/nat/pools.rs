@@ -57,6 +57,7 @@ impl Pools {
         if self.pools.len() >= MAX_POOLS {
             return None;
         }
+        // `Snapshot::new` bounds pool sizes (MAX_POOL_ADDRS); the take is belt and braces.
         let addrs: Vec<Ipv4Addr> = spec.addrs().take(usize::from(u16::MAX)).collect();
         let cfg = PortConfig {
             range: PortRange {

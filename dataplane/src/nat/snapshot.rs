@@ -13,6 +13,10 @@ use crate::nat::rules::{CompiledAction, CompiledRules};
 use crate::route::{Fib, Interfaces};
 use std::net::Ipv4Addr;
 
+/// Most addresses one srcnat pool may have: every worker preallocates a
+/// port bitmap per address and protocol.
+pub const MAX_POOL_ADDRS: u64 = 1024;
+
 /// One set of external addresses and ports a srcnat rule may hand out. The
 /// engine keeps one port allocator per distinct spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +37,14 @@ impl PoolSpec {
             && u32::from(o.first) <= u32::from(self.last)
             && self.ports.0 <= o.ports.1
             && o.ports.0 <= self.ports.1
+    }
+
+    pub fn len(&self) -> u64 {
+        u64::from(u32::from(self.last)).saturating_sub(u64::from(u32::from(self.first))) + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        u32::from(self.last) < u32::from(self.first)
     }
 
     /// Every address, in order.
@@ -95,6 +107,12 @@ impl Snapshot {
                 _ => {}
             }
         }
+        if let Some(p) = pools.iter().find(|p| p.len() > MAX_POOL_ADDRS) {
+            return Err(ConfigError::PoolTooLarge {
+                first: p.first,
+                len: p.len(),
+            });
+        }
         for (i, a) in pools.iter().enumerate() {
             for b in &pools[i + 1..] {
                 if a.overlaps(b) {
@@ -115,6 +133,23 @@ impl Snapshot {
     /// The pools srcnat rules of this snapshot can allocate from.
     pub fn pools(&self) -> &[PoolSpec] {
         &self.pools
+    }
+
+    /// Which of `workers` workers owns the session of an inbound packet to
+    /// `dst:port` (TCP/UDP port or ICMP identifier), for steering return
+    /// traffic: the worker whose slice of the pool's port range holds the
+    /// port. `None` when no pool holds `dst` (any worker may take it).
+    pub fn owner_worker(&self, dst: Ipv4Addr, port: u16, workers: u16) -> Option<u16> {
+        let p = self.pools.iter().find(|p| p.contains(dst))?;
+        let range = crate::conntrack::PortRange {
+            min: p.ports.0,
+            max: p.ports.1,
+        };
+        crate::conntrack::WorkerSlice {
+            index: 0,
+            count: workers,
+        }
+        .owner_of(port, range)
     }
 
     /// The pool a masquerade out of `out_if` uses, if that interface has an address.

@@ -139,6 +139,7 @@ fn l4_checksum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, seg: &[u8]) -> u16 {
     !checksum::fold(s)
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn tcp_segment(
     src: Ipv4Addr,
     sport: u16,
