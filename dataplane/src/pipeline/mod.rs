@@ -303,6 +303,11 @@ impl<P: PacketBuf> Pipeline<P> {
         &self.snap
     }
 
+    /// The [`SnapshotCell`] version last taken by [`Pipeline::refresh`].
+    pub fn snapshot_version(&self) -> u64 {
+        self.version
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
