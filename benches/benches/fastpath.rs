@@ -13,13 +13,16 @@
 //! (`MADV_HUGEPAGE`), as hugepage memory would in a DPDK deployment; those
 //! groups are named `fastpath-thp/...`.
 //!
+//! The same sessions then go through the whole frame pipeline
+//! (`dataplane::pipeline`: Ethernet, IPv4 checks, TTL, NAT, route, neighbour
+//! lookup, L2 rewrite), groups `pipeline/<proto>/<sessions>`.
+//!
 //! Group names: `fastpath/<proto>/<sessions>`, functions `in2out`/`out2in`;
 //! throughput is reported in packets (elements) per second.
 
-use benches::scenario::{self, verify_fast_path, BurstBufs, Dir, Flows, BURST, T0};
-use benches::{env_sizes, Rng};
+use benches::scenario::{verify_fast_path, BurstBufs, Dir, Flows, BURST, T0};
+use benches::{env_sizes, frames, Rng};
 use criterion::{Criterion, Throughput};
-use dataplane::conntrack::WorkerSlice;
 use dataplane::nat::Verdict;
 use dataplane::wire::ip_proto;
 use std::time::{Duration, Instant as WallClock};
@@ -48,15 +51,18 @@ fn main() {
     for n in env_sizes(&[1_000, 1_000_000, 16_000_000]) {
         for (pname, proto) in protos() {
             let t = WallClock::now();
-            let mut engine = scenario::engine(n, WorkerSlice::SINGLE);
-            let flows = Flows::populate(&mut engine, n, proto).expect("populate");
+            let (mut pipe, flows) = frames::pipeline(n, proto).expect("populate");
             let secs = t.elapsed().as_secs_f64();
             eprintln!(
                 "fastpath/{pname}/{n}: {n} sessions opened in {secs:.1} s ({:.2} M/s incl. allocation{})",
                 n as f64 / secs / 1e6,
                 if proto == ip_proto::TCP { ", 3 packets each" } else { "" }
             );
-            verify_fast_path(&mut engine, &flows, 99).expect("fast path forwards and translates");
+            verify_fast_path(pipe.engine_mut(), &flows, 99)
+                .expect("fast path forwards and translates");
+            frames::verify(&mut pipe, &flows)
+                .expect("pipeline forwards, rewrites L2 and translates");
+            let engine = pipe.engine_mut();
 
             let mut g = c.benchmark_group(format!("fastpath{tag}/{pname}/{n}"));
             g.throughput(Throughput::Elements(BURST as u64));
@@ -78,12 +84,54 @@ fn main() {
                             }
                             let t = WallClock::now();
                             for bb in &mut bufs[..k] {
-                                forwarded += bb.process(&mut engine, in_if, now, &mut out);
+                                forwarded += bb.process(engine, in_if, now, &mut out);
                             }
                             total += t.elapsed();
                             left -= k;
                         }
                         assert_eq!(forwarded, iters as usize * BURST, "every packet forwarded");
+                        total
+                    })
+                });
+            }
+            g.finish();
+
+            // The same sessions through the whole frame pipeline.
+            let mut g = c.benchmark_group(format!("pipeline{tag}/{pname}/{n}"));
+            g.throughput(Throughput::Elements(BURST as u64));
+            let mut io = frames::Recycler::new(CHUNK * BURST);
+            let mut batches: Vec<Vec<frames::Frame>> =
+                (0..CHUNK).map(|_| Vec::with_capacity(BURST)).collect();
+            for dir in [Dir::In2Out, Dir::Out2In] {
+                let in_if = Flows::in_if(dir);
+                let out = usize::from(Flows::in_if(match dir {
+                    Dir::In2Out => Dir::Out2In,
+                    Dir::Out2In => Dir::In2Out,
+                }));
+                let mut rng = Rng::new(0xf7a3_0000 + n as u64);
+                g.bench_function(dir.label(), |b| {
+                    b.iter_custom(|iters| {
+                        let mut total = Duration::ZERO;
+                        let mut left = iters as usize;
+                        let before = io.sent[out];
+                        let now = T0.add_secs(1);
+                        while left > 0 {
+                            let k = left.min(CHUNK);
+                            for batch in &mut batches[..k] {
+                                frames::fill(batch, &mut io, &flows, dir, &mut rng);
+                            }
+                            let t = WallClock::now();
+                            for batch in &mut batches[..k] {
+                                pipe.process_burst(in_if, batch.drain(..), now, &mut io);
+                            }
+                            total += t.elapsed();
+                            left -= k;
+                        }
+                        assert_eq!(
+                            io.sent[out] - before,
+                            iters * BURST as u64,
+                            "every frame forwarded"
+                        );
                         total
                     })
                 });

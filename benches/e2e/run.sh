@@ -56,6 +56,7 @@ TESTPMD_BIN=$(command -v dpdk-testpmd || true)
 WORK=/tmp/dpnat-bench-$$
 mkdir -p "$WORK"
 DUT_PID=
+DUT_STDIN=
 cleanup() {
   if [ -n "$DUT_PID" ] && kill -0 "$DUT_PID" 2>/dev/null; then
     kill -TERM "$DUT_PID" 2>/dev/null || true
@@ -85,7 +86,7 @@ run_one() {
     --label "$label" --link-wait-s 30 >"$gen_log" 2>&1 &
   local gen_pid=$!
   for _ in $(seq 1 100); do [ -S "$LAN_SOCK" ] && [ -S "$WAN_SOCK" ] && break; sleep 0.1; done
-  "${DUT_CMD[@]}" >"$dut_log" 2>&1 &
+  "${DUT_CMD[@]}" <"${DUT_STDIN:-/dev/null}" >"$dut_log" 2>&1 &
   DUT_PID=$!
   local rc=0
   wait "$gen_pid" || rc=$?
@@ -152,11 +153,16 @@ if [ "$TESTPMD" = 1 ]; then
     TESTPMD=0
   else
     echo "== DUT dpdk-testpmd --forward-mode=io (baseline)"
-    # stdin held open so non-interactive testpmd keeps forwarding until SIGTERM.
-    DUT_CMD=(bash -c "tail -f /dev/null | exec $TESTPMD_BIN -l $GEN_LCORE,$DUT_LCORE --main-lcore $GEN_LCORE \
-      --no-huge -m 256 --no-pci --no-telemetry --file-prefix tp-$$ \
-      --vdev '$(dut_dev 0 "$LAN_SOCK")' --vdev '$(dut_dev 1 "$WAN_SOCK")' \
-      -- --forward-mode=io --auto-start --nb-cores=1 --rxq=1 --txq=1 --burst=32 --total-num-mbufs=16384")
+    # Non-interactive testpmd forwards until its stdin gives a line or EOF:
+    # give it a FIFO this script holds open, so it runs until SIGTERM and
+    # DUT_PID is testpmd itself.
+    mkfifo "$WORK/testpmd.stdin"
+    exec 3<>"$WORK/testpmd.stdin"
+    DUT_CMD=("$TESTPMD_BIN" -l "$GEN_LCORE,$DUT_LCORE" --main-lcore "$GEN_LCORE"
+      --no-huge -m 256 --no-pci --no-telemetry --file-prefix "tp-$$"
+      --vdev "$(dut_dev 0 "$LAN_SOCK")" --vdev "$(dut_dev 1 "$WAN_SOCK")"
+      -- --forward-mode=io --auto-start --nb-cores=1 --rxq=1 --txq=1 --burst=32 --total-num-mbufs=16384)
+    DUT_STDIN="$WORK/testpmd.stdin"
     run_one testpmd
   fi
 fi

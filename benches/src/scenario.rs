@@ -1,7 +1,8 @@
 //! The benchmark router and its flows.
 //!
-//! Router: `lan` 10.0.0.1/8 (list LAN), `wan` 203.0.113.1/24 (list WAN),
-//! default route via 203.0.113.254, one rule
+//! Router: `lan` 192.168.0.1/24 (list LAN) with the subscribers' 10.0.0.0/8
+//! routed via 192.168.0.2 (an aggregation router, as in front of a CGNAT),
+//! `wan` 203.0.113.1/24 (list WAN), default route via 203.0.113.254, one rule
 //! `chain=srcnat out-interface-list=WAN action=src-nat to-addresses=<pool>`
 //! with the pool in 100.64.0.0/10 sized so that the sessions fill at most
 //! half of its ports (paired pooling keeps each internal host on one external
@@ -28,6 +29,13 @@ pub const WAN: u16 = 1;
 pub const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 pub const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 254);
+/// Next hop towards the subscribers (10.0.0.0/8) on the LAN side.
+pub const LAN_GATEWAY: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 2);
+pub const ROUTER_LAN: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+pub const ROUTER_WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+/// MACs of the two next hops (the peers that send us traffic).
+pub const LAN_PEER_MAC: [u8; 6] = [2, 0, 0, 0, 1, 1];
+pub const WAN_PEER_MAC: [u8; 6] = [2, 0, 0, 0, 1, 2];
 /// Internal endpoints per host.
 pub const PORTS_PER_HOST: usize = 64;
 /// Usable ports per external address in the default range 1024-65535.
@@ -55,8 +63,14 @@ pub fn capacity(sessions: usize) -> u32 {
 pub fn snapshot(sessions: usize) -> Arc<Snapshot> {
     let c = |s: &str| s.parse::<Ipv4Cidr>().expect("static cidr");
     let mut b = Interfaces::builder();
-    b.add("lan", MacAddr(LAN_MAC), &[c("10.0.0.1/8")], 1500, &["LAN"])
-        .expect("lan");
+    b.add(
+        "lan",
+        MacAddr(LAN_MAC),
+        &[c("192.168.0.1/24")],
+        1500,
+        &["LAN"],
+    )
+    .expect("lan");
     b.add(
         "wan",
         MacAddr(WAN_MAC),
@@ -79,11 +93,18 @@ pub fn snapshot(sessions: usize) -> Arc<Snapshot> {
     );
     let specs = [parse_rule(&rule).expect("rule parses")];
     let rules = compile(&specs, &ctx).expect("rule compiles");
-    let statics = [StaticRoute {
-        dst: c("0.0.0.0/0"),
-        gateway: Some(GATEWAY),
-        interface: None,
-    }];
+    let statics = [
+        StaticRoute {
+            dst: c("0.0.0.0/0"),
+            gateway: Some(GATEWAY),
+            interface: None,
+        },
+        StaticRoute {
+            dst: c("10.0.0.0/8"),
+            gateway: Some(LAN_GATEWAY),
+            interface: None,
+        },
+    ];
     let fib = Fib::build(&ifs, &statics).expect("fib");
     let nat = NatConfig {
         table_capacity: capacity(sessions),
