@@ -78,7 +78,44 @@ fn memory(sizes: &[usize]) {
         }
         drop(flows);
         drop(e);
+        breakdown(n);
     }
+}
+
+/// Where `Engine::new`'s bytes go: the session table and the pool's mapping
+/// tables built alone, the rest (filtering index, fragments) by difference.
+fn breakdown(n: usize) {
+    let cap = scenario::capacity(n) as usize;
+    let c0 = counting::snapshot();
+    let t = dataplane::conntrack::SessionTable::<dataplane::nat::Translation>::with_seed(
+        cap,
+        dataplane::conntrack::Timeouts::default(),
+        1,
+    );
+    let table = c0.delta(counting::snapshot()).bytes;
+    drop(t);
+    let pool: Vec<std::net::Ipv4Addr> = (0..scenario::pool_len(n) as u32)
+        .map(|i| std::net::Ipv4Addr::from(u32::from(scenario::POOL_BASE) + i))
+        .collect();
+    let c1 = counting::snapshot();
+    let m = dataplane::conntrack::Mappings::new(
+        &pool,
+        WorkerSlice::SINGLE,
+        dataplane::conntrack::PortConfig {
+            max_mappings: cap + 1,
+            seed: 1,
+            ..dataplane::conntrack::PortConfig::DEFAULT
+        },
+    );
+    let maps = c1.delta(counting::snapshot()).bytes;
+    drop(m);
+    println!(
+        "|  | of which: session table {:.1} MiB ({:.0} B/session), port mappings {:.1} MiB ({:.0} B/session) |||||| ",
+        mib(table),
+        table as f64 / n as f64,
+        mib(maps),
+        maps as f64 / n as f64
+    );
 }
 
 fn allocs(n: usize) {
