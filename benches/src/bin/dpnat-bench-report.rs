@@ -6,13 +6,14 @@
 //!   ways, session churn through the slow path, expiry): must be 0;
 //! - `scaling`: packets/s of one engine on one thread versus two engines on
 //!   two threads (each its own table and half of the port range);
+//! - `latency` (only when named): one dependent random memory load, 1 MiB to 2 GiB working sets;
 //! - `quick`: fast-path packets/s per session count with a plain timer (the
 //!   smoke test's numbers; criterion's `fastpath` bench is the reference).
 //!
 //! Sizes come from `DPNAT_BENCH_SESSIONS`; `DPNAT_BENCH_THP=1` backs big
 //! tables with transparent huge pages.
 //!
-//! Usage: `dpnat-bench-report [memory|allocs|scaling|quick]...` (all if
+//! Usage: `dpnat-bench-report [memory|allocs|latency|scaling|quick]...` (all if
 //! none), or `dpnat-bench-report profile SESSIONS BURSTS` for a profiler.
 #![deny(unsafe_code)]
 
@@ -324,6 +325,30 @@ fn scaling(n: usize, dur: Duration) {
     );
 }
 
+/// Dependent random loads over `bytes` of memory (a random cyclic
+/// permutation, Sattolo's algorithm): the latency one cache/TLB miss costs on
+/// this machine, to read the fast path's ns/packet against.
+fn latency(bytes: usize) {
+    let n = bytes / 4;
+    let mut next: Vec<u32> = (0..n as u32).collect();
+    let mut rng = Rng::new(99);
+    for i in (1..n).rev() {
+        let j = rng.below(i);
+        next.swap(i, j);
+    }
+    let loads = 5_000_000usize;
+    let mut p = 0u32;
+    let t = WallClock::now();
+    for _ in 0..loads {
+        p = next[p as usize];
+    }
+    let ns = t.elapsed().as_nanos() as f64 / loads as f64;
+    println!(
+        "| {} MiB | {ns:.1} ns per dependent random load (end {p}) |",
+        bytes >> 20
+    );
+}
+
 fn main() {
     let thp = counting::huge_pages_from_env();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -350,6 +375,14 @@ fn main() {
     }
     if want("quick") {
         quick(&sizes, dur);
+    }
+    if args.iter().any(|a| a == "latency") {
+        println!("\n### Memory latency (pointer chase)\n");
+        println!("| working set | latency |");
+        println!("|---:|---|");
+        for mb in [1usize, 16, 256, 2048] {
+            latency(mb << 20);
+        }
     }
     if let Some(i) = args.iter().position(|a| a == "profile") {
         let n = args
