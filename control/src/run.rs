@@ -160,8 +160,16 @@ pub fn run_with(
         let mut p = Port::configure(&eal, id, &pc, &pool)
             .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;
         if let Some(mac) = iface.mac {
-            p.set_mac(mac)
-                .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;
+            // The pipeline uses the configured MAC in software either way
+            // (the port is promiscuous), so a device that cannot take it
+            // (net_pcap, some VFs) still works.
+            if let Err(e) = p.set_mac(mac) {
+                log(&format!(
+                    "interface {}: device keeps its own MAC ({e}); using {} in software",
+                    iface.name,
+                    mac_str(mac)
+                ));
+            }
         }
         p.start()
             .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;

@@ -517,7 +517,7 @@ impl PacketBuf for Mbuf<'_> {
     }
 }
 
-/// Loop iterations between two housekeeping passes (ARP retries, expiry).
+/// Loop iterations between two housekeeping passes (ARP retries, expiry); a power of two.
 pub const HOUSEKEEPING_EVERY: u32 = 8;
 
 /// NAT state a worker publishes for the control thread (metrics, CLI).
@@ -745,7 +745,7 @@ impl<'p> PipelineWorker<'p> {
             self.pipeline.refresh(cell);
         }
         self.iterations = self.iterations.wrapping_add(1);
-        if self.iterations % HOUSEKEEPING_EVERY == 0 {
+        if self.iterations & (HOUSEKEEPING_EVERY - 1) == 0 {
             let (p, mut io) = self.io();
             p.housekeeping(now, &mut io);
             self.dropped.free_all();
