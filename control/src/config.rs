@@ -1,9 +1,14 @@
 //! The dpnat TOML config: parsing, validation, and `FILE:LINE: reason` errors.
 //!
 //! Unknown keys are errors. Every value that can be wrong keeps its source
-//! span, so each error names the line it came from. The `[nat]` table is
-//! accepted and kept raw for the NAT engine integration to interpret.
+//! span, so each error names the line it came from. The `[nat]` table
+//! (filtering, hairpin, RouterOS rule strings, address lists, limits,
+//! timeouts) is parsed here too; [`crate::snapshot`] compiles everything into
+//! the dataplane `Snapshot` and [`Config::parse`] runs that compilation once
+//! (with placeholder MACs) so `check-config` validates all of it.
 
+use dataplane::nat::rules::{parse_rule, AddressSpec, RuleSpec};
+use dataplane::nat::{Filtering, HairpinMode, NatConfig};
 use serde::Deserialize;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -98,6 +103,11 @@ pub struct InterfaceConfig {
     pub addresses: Vec<Ipv4Cidr>,
     pub mtu: u16,
     pub lists: Vec<String>,
+    /// Frames that are neither IPv4 nor ARP leave unchanged through this
+    /// interface instead of being dropped.
+    pub pass_non_ip_to: Option<String>,
+    /// Line of the `[[interface]]` header, for errors found later.
+    pub line: usize,
 }
 
 impl InterfaceConfig {
@@ -118,6 +128,27 @@ pub struct RouteConfig {
     pub dst: Ipv4Cidr,
     pub gateway: Option<Ipv4Addr>,
     pub interface: Option<String>,
+    /// Line of the `[[route]]` header.
+    pub line: usize,
+}
+
+/// One RouterOS-syntax rule of `[nat] rules`, parsed, with its line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleLine {
+    pub text: String,
+    pub spec: RuleSpec,
+    pub line: usize,
+}
+
+/// `[nat]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NatSection {
+    pub config: NatConfig,
+    pub rules: Vec<RuleLine>,
+    /// `[nat.address_lists]`: name -> entries (address, prefix or range).
+    pub address_lists: Vec<(String, Vec<AddressSpec>)>,
+    /// Line of the `[nat]` header.
+    pub line: usize,
 }
 
 /// `[metrics]`.
@@ -130,11 +161,13 @@ pub struct MetricsConfig {
 /// A validated config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// The file name errors are reported against.
+    pub file: String,
     pub eal: EalConfig,
     pub interfaces: Vec<InterfaceConfig>,
     pub routes: Vec<RouteConfig>,
-    /// The `[nat]` table, unparsed (interpreted by the NAT engine integration).
-    pub nat: Option<toml::Value>,
+    /// `[nat]`; without it the router routes and NATs nothing.
+    pub nat: Option<NatSection>,
     pub metrics: MetricsConfig,
 }
 
@@ -146,8 +179,35 @@ struct RawConfig {
     interfaces: Vec<Spanned<RawInterface>>,
     #[serde(default, rename = "route")]
     routes: Vec<Spanned<RawRoute>>,
-    nat: Option<toml::Value>,
+    nat: Option<Spanned<RawNat>>,
     metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNat {
+    filtering: Option<Spanned<String>>,
+    hairpin: Option<Spanned<String>>,
+    #[serde(default)]
+    rules: Vec<Spanned<String>>,
+    /// Default external port range, `"1024-65535"`.
+    port_range: Option<Spanned<String>>,
+    table_capacity: Option<Spanned<i64>>,
+    sessions_per_subscriber: Option<Spanned<i64>>,
+    ports_per_subscriber: Option<Spanned<i64>>,
+    timeouts: Option<RawTimeouts>,
+    #[serde(default)]
+    address_lists: std::collections::BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    udp: Option<Spanned<i64>>,
+    udp_inbound_refresh: Option<bool>,
+    tcp_established: Option<Spanned<i64>>,
+    tcp_transitory: Option<Spanned<i64>>,
+    icmp: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +232,7 @@ struct RawInterface {
     mtu: Option<Spanned<i64>>,
     #[serde(default)]
     lists: Vec<Spanned<String>>,
+    pass_non_ip_to: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +339,27 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
         return Err(format!("bad MAC address {s:?}: all-zero"));
     }
     Ok(mac)
+}
+
+/// `10.0.0.1`, `10.0.0.0/8` or `10.0.0.1-10.0.0.9`.
+pub fn parse_address_spec(s: &str) -> Result<AddressSpec, String> {
+    let bad = || format!("bad address {s:?}: expected A.B.C.D, A.B.C.D/N or A.B.C.D-E.F.G.H");
+    if let Some((a, b)) = s.split_once('-') {
+        let a: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+        let b: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+        if u32::from(a) > u32::from(b) {
+            return Err(bad());
+        }
+        return Ok(AddressSpec::Range(a, b));
+    }
+    if s.contains('/') {
+        let c = Ipv4Cidr::parse(s)?;
+        if !c.is_network() {
+            return Err(format!("bad address {s:?}: host bits set"));
+        }
+        return Ok(AddressSpec::Prefix(c.addr, c.prefix_len));
+    }
+    s.parse().map(AddressSpec::Addr).map_err(|_| bad())
 }
 
 fn is_pci_address(s: &str) -> bool {
@@ -431,6 +513,11 @@ impl Config {
                 addresses,
                 mtu,
                 lists,
+                pass_non_ip_to: i
+                    .pass_non_ip_to
+                    .as_ref()
+                    .map(|p| p.get_ref().trim().to_string()),
+                line: cx.line(si.span()),
             });
         }
         if interfaces.is_empty() {
@@ -477,6 +564,7 @@ impl Config {
                 dst,
                 gateway,
                 interface,
+                line: cx.line(sr.span()),
             });
         }
 
@@ -495,22 +583,163 @@ impl Config {
             None => MetricsConfig::default(),
         };
 
-        if let Some(nat) = &raw.nat {
-            if !nat.is_table() {
-                return Err(ConfigError {
-                    file: file.to_string(),
-                    line: 1,
-                    reason: "[nat] must be a table".into(),
-                });
+        for (si, i) in raw.interfaces.iter().zip(&interfaces) {
+            if let (Some(p), Some(to)) = (&si.get_ref().pass_non_ip_to, &i.pass_non_ip_to) {
+                if !interfaces.iter().any(|o| &o.name == to) {
+                    return Err(cx.at(p, format!("pass_non_ip_to names unknown interface {to:?}")));
+                }
             }
         }
 
-        Ok(Config {
+        let nat = match &raw.nat {
+            Some(n) => Some(Self::nat(&cx, n)?),
+            None => None,
+        };
+
+        let cfg = Config {
+            file: file.to_string(),
             eal,
             interfaces,
             routes,
-            nat: raw.nat,
+            nat,
             metrics,
+        };
+        // Compile once with placeholder MACs: interfaces, routes and rules
+        // are checked together, as `run` and a reload will build them.
+        crate::snapshot::build(
+            &cfg,
+            &crate::snapshot::placeholder_macs(cfg.interfaces.len()),
+        )?;
+        Ok(cfg)
+    }
+
+    /// A `FILE:LINE: reason` error against this config's file.
+    pub fn error_at(&self, line: usize, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line,
+            reason: reason.into(),
+        }
+    }
+
+    fn nat(cx: &Ctx<'_>, raw: &Spanned<RawNat>) -> Result<NatSection, ConfigError> {
+        let r = raw.get_ref();
+        let mut c = NatConfig::default();
+        if let Some(f) = &r.filtering {
+            c.filtering = f
+                .get_ref()
+                .trim()
+                .parse::<Filtering>()
+                .map_err(|e| cx.at(f, e.to_string()))?;
+        }
+        if let Some(h) = &r.hairpin {
+            c.hairpin = h
+                .get_ref()
+                .trim()
+                .parse::<HairpinMode>()
+                .map_err(|e| cx.at(h, e.to_string()))?;
+        }
+        if let Some(p) = &r.port_range {
+            let s = p.get_ref().trim();
+            let bad = || {
+                cx.at(
+                    p,
+                    format!("bad port_range {s:?}: expected LOW-HIGH within 1..=65535"),
+                )
+            };
+            let (a, b) = s.split_once('-').ok_or_else(bad)?;
+            let a: u16 = a.trim().parse().map_err(|_| bad())?;
+            let b: u16 = b.trim().parse().map_err(|_| bad())?;
+            if a == 0 || a > b {
+                return Err(bad());
+            }
+            c.port_range = (a, b);
+        }
+        let count = |v: &Spanned<i64>, what: &str, max: i64| -> Result<u32, ConfigError> {
+            let n = *v.get_ref();
+            if !(1..=max).contains(&n) {
+                return Err(cx.at(v, format!("{what} {n} out of range 1..={max}")));
+            }
+            Ok(n as u32)
+        };
+        if let Some(v) = &r.table_capacity {
+            c.table_capacity = count(v, "table_capacity", i64::from(NatConfig::MAX_TABLE))?;
+        }
+        if let Some(v) = &r.sessions_per_subscriber {
+            c.limits.sessions_per_subscriber =
+                count(v, "sessions_per_subscriber", i64::from(u32::MAX))?;
+        }
+        if let Some(v) = &r.ports_per_subscriber {
+            c.limits.ports_per_subscriber = count(v, "ports_per_subscriber", 65_535)?;
+        }
+        if let Some(t) = &r.timeouts {
+            let secs = |v: &Option<Spanned<i64>>,
+                        min: u32,
+                        dflt: u32,
+                        what: &str|
+             -> Result<u32, ConfigError> {
+                let Some(v) = v else { return Ok(dflt) };
+                let n = *v.get_ref();
+                let max = i64::from(dataplane::conntrack::Timeouts::MAX);
+                if n < i64::from(min) || n > max {
+                    return Err(cx.at(
+                        v,
+                        format!("timeouts.{what} {n} s out of range {min}..={max}"),
+                    ));
+                }
+                Ok(n as u32)
+            };
+            use dataplane::conntrack::Timeouts as T;
+            c.timeouts.udp = secs(&t.udp, T::MIN_UDP, c.timeouts.udp, "udp")?;
+            c.timeouts.tcp_established = secs(
+                &t.tcp_established,
+                T::MIN_TCP_ESTABLISHED,
+                c.timeouts.tcp_established,
+                "tcp_established",
+            )?;
+            c.timeouts.tcp_transitory = secs(
+                &t.tcp_transitory,
+                T::MIN_TCP_TRANSITORY,
+                c.timeouts.tcp_transitory,
+                "tcp_transitory",
+            )?;
+            c.timeouts.icmp = secs(&t.icmp, T::MIN_ICMP, c.timeouts.icmp, "icmp")?;
+            if let Some(b) = t.udp_inbound_refresh {
+                c.timeouts.udp_inbound_refresh = b;
+            }
+        }
+        let line = cx.line(raw.span());
+        c.validate()
+            .map_err(|e| cx.err(raw.span(), format!("[nat]: {e}")))?;
+
+        let mut rules = Vec::with_capacity(r.rules.len());
+        for (i, s) in r.rules.iter().enumerate() {
+            let text = s.get_ref().trim();
+            let spec =
+                parse_rule(text).map_err(|e| cx.at(s, format!("rule {i} ({text:?}): {e}")))?;
+            rules.push(RuleLine {
+                text: text.to_string(),
+                spec,
+                line: cx.line(s.span()),
+            });
+        }
+
+        let mut address_lists = Vec::new();
+        for (name, entries) in &r.address_lists {
+            if !is_ident(name) {
+                return Err(cx.at(entries, format!("bad address list name {name:?}")));
+            }
+            let mut v = Vec::new();
+            for e in entries.get_ref() {
+                v.push(parse_address_spec(e.get_ref().trim()).map_err(|m| cx.at(e, m))?);
+            }
+            address_lists.push((name.clone(), v));
+        }
+        Ok(NatSection {
+            config: c,
+            rules,
+            address_lists,
+            line,
         })
     }
 
@@ -626,7 +855,9 @@ listen = "127.0.0.1:9469"
         assert_eq!(c.routes[0].gateway, Some(Ipv4Addr::new(203, 0, 113, 254)));
         assert_eq!(c.metrics.listen, Some("127.0.0.1:9469".parse().unwrap()));
         let nat = c.nat.unwrap();
-        assert_eq!(nat.get("hairpin").and_then(|v| v.as_str()), Some("auto"));
+        assert_eq!(nat.config.hairpin, HairpinMode::Auto);
+        assert_eq!(nat.rules.len(), 1);
+        assert_eq!(nat.rules[0].line, 30);
     }
 
     #[test]

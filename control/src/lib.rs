@@ -6,3 +6,4 @@ pub mod config;
 pub mod eal_args;
 pub mod metrics;
 pub mod run;
+pub mod snapshot;

@@ -17,7 +17,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start the dataplane; runs until SIGINT or SIGTERM.
+    /// Start the dataplane; runs until SIGINT or SIGTERM. SIGHUP re-reads
+    /// the config: on an error it is reported as FILE:LINE and the running
+    /// configuration stays; established sessions survive a reload.
     Run {
         /// The TOML config file.
         #[arg(long, short = 'c', value_name = "FILE")]
@@ -36,11 +38,11 @@ fn main() -> ExitCode {
         Cmd::CheckConfig { file } => match Config::load(&file) {
             Ok(c) => {
                 println!(
-                    "{}: ok ({} interface(s), {} route(s), nat section {})",
+                    "{}: ok ({} interface(s), {} route(s), {} NAT rule(s))",
                     file.display(),
                     c.interfaces.len(),
                     c.routes.len(),
-                    if c.nat.is_some() { "present" } else { "absent" }
+                    c.nat.as_ref().map_or(0, |n| n.rules.len())
                 );
                 ExitCode::SUCCESS
             }
@@ -67,7 +69,20 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             }
-            match control::run::run(&cfg, &stop, |line| println!("dpnat: {line}")) {
+            let hup = Arc::new(AtomicBool::new(false));
+            if let Err(e) =
+                signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+            {
+                eprintln!("dpnat: cannot install SIGHUP handler: {e}");
+                return ExitCode::from(1);
+            }
+            let reload = control::run::Reload {
+                path: config.clone(),
+                signal: &hup,
+            };
+            match control::run::run_with(&cfg, &stop, Some(reload), |line| {
+                println!("dpnat: {line}")
+            }) {
                 Ok(s) => {
                     println!(
                         "dpnat: stopped: {} worker(s), rx {} packets / {} bytes, tx {} packets / {} bytes, dropped {}",

@@ -179,6 +179,78 @@ fn try_render(t: &WorkerStats, workers: usize, ports: &[PortSample]) -> promethe
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
+/// NAT state at scrape time: live sessions, neighbours, per-rule counters.
+#[derive(Debug, Clone, Default)]
+pub struct NatSample {
+    pub sessions: u64,
+    pub neighbors: u64,
+    /// Snapshot reloads applied since start.
+    pub reloads: u64,
+    /// Reloads refused (config errors).
+    pub reload_errors: u64,
+    /// Per rule: (index, chain, rule text, packets, bytes).
+    pub rules: Vec<(usize, &'static str, String, u64, u64)>,
+}
+
+/// Renders the NAT metrics (appended to [`render`]'s output).
+pub fn render_nat(n: &NatSample) -> String {
+    match try_render_nat(n) {
+        Ok(s) => s,
+        Err(e) => format!("# nat metrics rendering failed: {e}\n"),
+    }
+}
+
+fn try_render_nat(n: &NatSample) -> prometheus::Result<String> {
+    let reg = Registry::new();
+    let g = IntGauge::new("dpnat_sessions", "NAT sessions in the workers' tables.")?;
+    g.set(n.sessions as i64);
+    reg.register(Box::new(g))?;
+    let g = IntGauge::new(
+        "dpnat_neighbors",
+        "Neighbour (ARP) entries in the workers' tables.",
+    )?;
+    g.set(n.neighbors as i64);
+    reg.register(Box::new(g))?;
+    counter(
+        &reg,
+        "dpnat_reloads_total",
+        "Configuration reloads applied.",
+        n.reloads,
+    )?;
+    counter(
+        &reg,
+        "dpnat_reload_errors_total",
+        "Configuration reloads refused because of errors.",
+        n.reload_errors,
+    )?;
+    let labels = ["rule", "chain", "text"];
+    let pk = IntCounterVec::new(
+        Opts::new(
+            "dpnat_rule_packets_total",
+            "Packets that matched each NAT rule (new flows).",
+        ),
+        &labels,
+    )?;
+    let by = IntCounterVec::new(
+        Opts::new(
+            "dpnat_rule_bytes_total",
+            "Bytes of packets that matched each NAT rule.",
+        ),
+        &labels,
+    )?;
+    for (i, chain, text, p, b) in &n.rules {
+        let idx = i.to_string();
+        let l = [idx.as_str(), chain, text.as_str()];
+        pk.with_label_values(&l).inc_by(*p);
+        by.with_label_values(&l).inc_by(*b);
+    }
+    reg.register(Box::new(pk))?;
+    reg.register(Box::new(by))?;
+    let mut buf = Vec::new();
+    TextEncoder::new().encode(&reg.gather(), &mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 /// Serves `GET /metrics` (body from `body()`) until `stop` is set. Other
 /// paths get 404. One connection at a time; each is bounded by timeouts.
 pub fn serve(listener: TcpListener, stop: &AtomicBool, body: impl Fn() -> String) {
@@ -269,6 +341,24 @@ mod tests {
             text.matches("dpnat_drops_total{").count(),
             DropReason::COUNT
         );
+    }
+
+    #[test]
+    fn renders_nat_sessions_and_rule_counters() {
+        let text = render_nat(&NatSample {
+            sessions: 3,
+            neighbors: 2,
+            reloads: 1,
+            reload_errors: 0,
+            rules: vec![(0, "srcnat", "chain=srcnat action=masquerade".into(), 5, 500)],
+        });
+        assert!(text.contains("dpnat_sessions 3\n"), "{text}");
+        assert!(text.contains("dpnat_neighbors 2\n"));
+        assert!(text.contains("dpnat_reloads_total 1\n"));
+        assert!(text.contains(
+            "dpnat_rule_packets_total{chain=\"srcnat\",rule=\"0\",text=\"chain=srcnat action=masquerade\"} 5\n"
+        ), "{text}");
+        assert!(text.contains("dpnat_rule_bytes_total{chain=\"srcnat\",rule=\"0\""));
     }
 
     #[test]

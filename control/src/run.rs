@@ -1,26 +1,45 @@
-//! `dpnat run`: start the EAL from the config, set up the ports, run the
-//! burst loop on the worker lcores (or inline on the main lcore when it is
-//! the only one), serve metrics, and shut down cleanly when `stop` is set.
+//! `dpnat run`: start the EAL from the config, set up the ports, compile
+//! the config into the dataplane snapshot, run the NAT pipeline's burst loop
+//! on the worker lcore (or inline on the main lcore when it is the only
+//! one), serve metrics, apply reloads (SIGHUP), and shut down cleanly when
+//! `stop` is set.
 //!
-//! Until the NAT pipeline is plugged in, the worker is a two-port
-//! cross-connect (interface 1 <-> interface 2).
+//! One worker: return traffic must reach the worker that owns the session,
+//! and steering packets between workers is not implemented, so a config
+//! with more than one worker lcore is refused before DPDK starts.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::eal_args;
-use crate::metrics::{self, PortSample};
-use dataplane::dpdk::{DpdkError, Eal, Mempool, Port, PortConfig, BURST_SIZE};
+use crate::metrics::{self, NatSample, PortSample};
+use crate::snapshot;
+use dataplane::conntrack::WorkerSlice;
+use dataplane::dpdk::{tsc, tsc_hz, DpdkError, Eal, Mempool, Port, PortConfig, BURST_SIZE};
+use dataplane::nat::rules::Chain;
+use dataplane::pipeline::{Pipeline, SnapshotCell};
+use dataplane::route::MacAddr;
 use dataplane::stats::{DropReason, WorkerStats};
-use dataplane::worker::{CrossConnect, StatsSlot, Worker, WorkerPort};
+use dataplane::worker::{NatSlot, PipelineWorker, StatsSlot, WorkerPort};
 use std::fmt;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// Where a reload comes from: the config file, re-read when `signal` is set
+/// (SIGHUP).
+pub struct Reload<'a> {
+    pub path: PathBuf,
+    pub signal: &'a AtomicBool,
+}
 
 /// Why `run` failed; displayed as one line.
 #[derive(Debug)]
 pub enum RunError {
     /// The config is valid but cannot be run by this build.
     Unsupported(String),
+    /// The config does not compile against the running ports.
+    Config(ConfigError),
     Dpdk(DpdkError),
     Io(String),
 }
@@ -30,6 +49,7 @@ impl fmt::Display for RunError {
         match self {
             RunError::Unsupported(s) | RunError::Io(s) => f.write_str(s),
             RunError::Dpdk(e) => write!(f, "{e}"),
+            RunError::Config(e) => write!(f, "{e}"),
         }
     }
 }
@@ -61,7 +81,14 @@ impl RunSummary {
 /// Mbufs needed: every RX/TX descriptor full, plus each worker's bursts and
 /// the per-lcore caches, rounded up to 2^n - 1 (the mempool's sweet spot).
 fn pool_size(ports: usize, queues: usize, workers: usize, descriptors: usize) -> u32 {
-    let need = ports * queues * 2 * descriptors + workers * (BURST_SIZE * (ports + 2) + 512) + 1024;
+    // Per worker: its bursts, the packets its neighbour table may hold while
+    // ARP resolves (max_incomplete * hold_per_neighbor), and slack.
+    let held = {
+        let n = dataplane::route::NeighborConfig::default();
+        n.max_incomplete * n.hold_per_neighbor
+    };
+    let need =
+        ports * queues * 2 * descriptors + workers * (BURST_SIZE * (ports + 2) + 512 + held) + 1024;
     (need + 1).next_power_of_two() as u32 - 1
 }
 
@@ -73,15 +100,23 @@ fn mac_str(m: [u8; 6]) -> String {
 }
 
 /// Runs until `stop` is set. `log` receives one-line progress messages.
-pub fn run(
+pub fn run(cfg: &Config, stop: &AtomicBool, log: impl FnMut(&str)) -> Result<RunSummary, RunError> {
+    run_with(cfg, stop, None, log)
+}
+
+/// [`run`], re-reading the config whenever `reload.signal` is set.
+pub fn run_with(
     cfg: &Config,
     stop: &AtomicBool,
+    reload: Option<Reload<'_>>,
     mut log: impl FnMut(&str),
 ) -> Result<RunSummary, RunError> {
-    if cfg.interfaces.len() != 2 {
+    if cfg.eal.lcores.len() > 2 {
         return Err(RunError::Unsupported(format!(
-            "this build forwards between exactly two interfaces (the NAT pipeline is not integrated yet); the config has {}",
-            cfg.interfaces.len()
+            "lcores {:?} gives {} worker lcores; this build runs the NAT pipeline on one worker \
+             (return traffic is not steered between workers yet): use two lcores, e.g. \"0-1\"",
+            cfg.eal.lcores_spec,
+            cfg.eal.lcores.len() - 1
         )));
     }
     let listener = match cfg.metrics.listen {
@@ -109,6 +144,7 @@ pub fn run(
     )?;
 
     let mut ports = Vec::with_capacity(cfg.interfaces.len());
+    let mut port_macs = Vec::with_capacity(cfg.interfaces.len());
     for iface in &cfg.interfaces {
         let id = eal
             .port_by_name(iface.device_name())
@@ -124,8 +160,16 @@ pub fn run(
         let mut p = Port::configure(&eal, id, &pc, &pool)
             .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;
         if let Some(mac) = iface.mac {
-            p.set_mac(mac)
-                .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;
+            // The pipeline uses the configured MAC in software either way
+            // (the port is promiscuous), so a device that cannot take it
+            // (net_pcap, some VFs) still works.
+            if let Err(e) = p.set_mac(mac) {
+                log(&format!(
+                    "interface {}: device keeps its own MAC ({e}); using {} in software",
+                    iface.name,
+                    mac_str(mac)
+                ));
+            }
         }
         p.start()
             .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;
@@ -133,23 +177,48 @@ pub fn run(
             .link()
             .map(|l| if l.up { "up" } else { "down" })
             .unwrap_or("unknown");
-        let mac = p.mac().map(mac_str).unwrap_or_else(|_| "unknown".into());
+        let mac = p
+            .mac()
+            .map_err(|e| RunError::Io(format!("interface {}: {e}", iface.name)))?;
         log(&format!(
-            "interface {}: {} (port {}), mac {mac}, mtu {}, {queues} queue(s), link {link}",
+            "interface {}: {} (port {}), mac {}, mtu {}, {queues} queue(s), link {link}",
             iface.name,
             p.name(),
             p.id(),
+            mac_str(mac),
             iface.mtu
         ));
+        port_macs.push(MacAddr(mac));
         ports.push(p);
     }
 
+    let macs = snapshot::effective_macs(cfg, &port_macs);
+    let snap = snapshot::build(cfg, &macs).map_err(RunError::Config)?;
+    log(&format!(
+        "snapshot: {} interface(s), {} route(s), {} NAT rule(s), hairpin {}, filtering {}",
+        snap.interfaces.len(),
+        snap.fib.routes().len(),
+        snap.rules.len(),
+        snap.nat.hairpin.label(),
+        snap.nat.filtering.label()
+    ));
+    let cell = SnapshotCell::new(Arc::new(snap));
     let slots: Vec<StatsSlot> = (0..nworkers).map(|_| StatsSlot::default()).collect();
+    let nat_slots: Vec<NatSlot> = (0..nworkers).map(|_| NatSlot::default()).collect();
+    let ctx = RunCtx {
+        cfg,
+        macs,
+        cell: &cell,
+        rule_text: Mutex::new(rule_text(cfg)),
+        reloads: AtomicU64::new(0),
+        reload_errors: AtomicU64::new(0),
+    };
     let result = launch(
-        &eal, &lcores, &ports, &pool, &slots, cfg, listener, stop, &mut log,
+        &eal, &lcores, &ports, &pool, &slots, &nat_slots, &ctx, listener, stop, reload, &mut log,
     );
-    // Workers are gone (the scope joined them); stop the devices so their
-    // rings hand every mbuf back before the pool and the EAL go away.
+    // Workers are gone (the scope joined them, dropping their held mbufs);
+    // stop the devices so their rings hand every mbuf back before the pool
+    // and the EAL go away.
     for p in &mut ports {
         if let Err(e) = p.stop() {
             log(&format!("stopping {}: {e}", p.name()));
@@ -166,25 +235,90 @@ pub fn run(
     Ok(summary)
 }
 
+/// What the control threads share while the workers run.
+struct RunCtx<'a> {
+    cfg: &'a Config,
+    /// The MAC each interface runs with (reloads cannot change them).
+    macs: Vec<MacAddr>,
+    cell: &'a SnapshotCell,
+    /// (chain, text) of each rule of the running config, for metric labels.
+    rule_text: Mutex<Vec<(&'static str, String)>>,
+    reloads: AtomicU64,
+    reload_errors: AtomicU64,
+}
+
+fn rule_text(cfg: &Config) -> Vec<(&'static str, String)> {
+    cfg.nat
+        .as_ref()
+        .map(|n| {
+            n.rules
+                .iter()
+                .map(|r| {
+                    let chain = match r.spec.chain {
+                        Chain::DstNat => "dstnat",
+                        Chain::SrcNat => "srcnat",
+                    };
+                    (chain, r.text.clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Re-reads the config and publishes its snapshot; the running one stays on
+/// any error. Interfaces (names, devices, MACs) must not change: ports are
+/// set up once.
+fn reload_once(ctx: &RunCtx<'_>, path: &std::path::Path) -> Result<usize, ConfigError> {
+    let new = Config::load(path)?;
+    let old = ctx.cfg;
+    let same = new.interfaces.len() == old.interfaces.len()
+        && new
+            .interfaces
+            .iter()
+            .zip(&old.interfaces)
+            .all(|(a, b)| a.name == b.name && a.device == b.device && a.mac == b.mac);
+    if !same {
+        let line = new
+            .interfaces
+            .iter()
+            .zip(&old.interfaces)
+            .find(|(a, b)| a.name != b.name || a.device != b.device || a.mac != b.mac)
+            .map_or(1, |(a, _)| a.line);
+        return Err(new.error_at(
+            line,
+            "interfaces (names, devices, MACs) changed: restart dpnat to apply that",
+        ));
+    }
+    let snap = snapshot::build(&new, &ctx.macs)?;
+    let n = snap.rules.len();
+    *ctx.rule_text.lock().unwrap_or_else(PoisonError::into_inner) = rule_text(&new);
+    ctx.cell.publish(Arc::new(snap));
+    Ok(n)
+}
+
 fn dataplane_buf_size() -> u16 {
     // 2048 bytes of data + DPDK's 128-byte headroom: one full frame per mbuf.
     2048 + 128
 }
 
 #[allow(clippy::too_many_arguments)]
-fn launch(
-    eal: &Eal,
+fn launch<'e>(
+    eal: &'e Eal,
     lcores: &[u32],
-    ports: &[Port<'_>],
-    pool: &Mempool<'_>,
-    slots: &[StatsSlot],
-    cfg: &Config,
+    ports: &'e [Port<'e>],
+    pool: &'e Mempool<'e>,
+    slots: &'e [StatsSlot],
+    nat_slots: &'e [NatSlot],
+    ctx: &'e RunCtx<'e>,
     listener: Option<TcpListener>,
     stop: &AtomicBool,
+    reload: Option<Reload<'_>>,
     log: &mut impl FnMut(&str),
 ) -> Result<(), RunError> {
+    let hz = tsc_hz(eal);
+    let count = slots.len() as u16;
     let mut workers = Vec::with_capacity(slots.len());
-    for (w, slot) in slots.iter().enumerate() {
+    for (w, (slot, nslot)) in slots.iter().zip(nat_slots).enumerate() {
         let q = w as u16;
         let mut wp = Vec::with_capacity(ports.len());
         for p in ports {
@@ -193,23 +327,54 @@ fn launch(
                 tx: p.tx_queue(q)?,
             });
         }
-        workers.push(
-            Worker::new(wp, CrossConnect, slot)
-                .map_err(|e| RunError::Unsupported(e.to_string()))?
-                .with_pool(pool),
-        );
+        let pipeline = Pipeline::new(
+            ctx.cell.load().0,
+            snapshot::pipeline_config(ctx.cfg),
+            WorkerSlice { index: q, count },
+            tsc() ^ (u64::from(q) << 48) ^ u64::from(std::process::id()),
+        )
+        .map_err(|e| RunError::Unsupported(e.to_string()))?;
+        let mut worker = PipelineWorker::new(wp, pipeline, pool, slot, hz)
+            .map_err(|e| RunError::Unsupported(e.to_string()))?
+            .with_snapshots(ctx.cell)
+            .with_nat_slot(nslot);
+        if w == 0 {
+            let n = worker.announce();
+            log(&format!("sent {n} gratuitous ARP announcement(s)"));
+        }
+        workers.push(worker);
     }
     let sample = || {
         let samples: Vec<PortSample> = ports
             .iter()
-            .zip(&cfg.interfaces)
+            .zip(&ctx.cfg.interfaces)
             .map(|(p, i)| PortSample {
                 interface: i.name.clone(),
                 stats: p.stats().unwrap_or_default(),
                 link_up: p.link().map(|l| l.up).unwrap_or(false),
             })
             .collect();
-        metrics::render(&StatsSlot::sum(slots), slots.len(), &samples)
+        let texts = ctx
+            .rule_text
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let counts = NatSlot::sum_rules(nat_slots, texts.len());
+        let nat = NatSample {
+            sessions: nat_slots.iter().map(NatSlot::sessions).sum(),
+            neighbors: nat_slots.iter().map(NatSlot::neighbors).sum(),
+            reloads: ctx.reloads.load(Ordering::Relaxed),
+            reload_errors: ctx.reload_errors.load(Ordering::Relaxed),
+            rules: texts
+                .into_iter()
+                .zip(counts)
+                .enumerate()
+                .map(|(i, ((chain, text), (p, b)))| (i, chain, text, p, b))
+                .collect(),
+        };
+        let mut text = metrics::render(&StatsSlot::sum(slots), slots.len(), &samples);
+        text.push_str(&metrics::render_nat(&nat));
+        text
     };
 
     eal.scope(|s| {
@@ -219,6 +384,29 @@ fn launch(
                     log(&format!("metrics on http://{addr}/metrics"));
                 }
                 ts.spawn(|| metrics::serve(l, stop, sample));
+            }
+            if let Some(r) = reload {
+                ts.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if r.signal.swap(false, Ordering::Relaxed) {
+                            match reload_once(ctx, &r.path) {
+                                Ok(n) => {
+                                    ctx.reloads.fetch_add(1, Ordering::Relaxed);
+                                    println!(
+                                        "dpnat: reloaded {}: {n} NAT rule(s); established sessions keep their translation",
+                                        r.path.display()
+                                    );
+                                }
+                                Err(e) => {
+                                    ctx.reload_errors.fetch_add(1, Ordering::Relaxed);
+                                    eprintln!("{e}");
+                                    eprintln!("dpnat: reload refused; the running configuration stays");
+                                }
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                });
             }
             let mut inline = None;
             for (w, mut worker) in workers.into_iter().enumerate() {
@@ -259,16 +447,20 @@ mod tests {
     #[test]
     fn pool_is_a_power_of_two_minus_one_covering_all_descriptors() {
         let n = pool_size(2, 1, 1, 1024);
-        assert_eq!(n, 8191);
-        assert!(n as usize >= 2 * 2 * 1024 + BURST_SIZE * 4);
-        assert_eq!(pool_size(2, 4, 4, 1024), 32767);
+        assert_eq!(n, 16383);
+        // Descriptors, bursts, and every packet the neighbour table may hold.
+        assert!(n as usize >= 2 * 2 * 1024 + BURST_SIZE * 4 + 1024 * 4);
+        assert_eq!(pool_size(2, 4, 4, 1024), 65535);
     }
 
     #[test]
-    fn rejects_configs_it_cannot_forward_before_touching_dpdk() {
-        let c =
-            Config::parse("[[interface]]\nname = \"a\"\ndevice = \"net_null0\"\n", "t").unwrap();
+    fn rejects_several_workers_before_touching_dpdk() {
+        let c = Config::parse(
+            "[eal]\nlcores = \"0-2\"\n[[interface]]\nname = \"a\"\ndevice = \"net_null0\"\n",
+            "t",
+        )
+        .unwrap();
         let e = run(&c, &AtomicBool::new(true), |_| {}).unwrap_err();
-        assert!(e.to_string().contains("exactly two interfaces"), "{e}");
+        assert!(e.to_string().contains("one worker"), "{e}");
     }
 }

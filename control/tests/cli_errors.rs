@@ -164,11 +164,11 @@ fn run_with_an_unprobeable_device_exits_cleanly() {
 
 #[test]
 fn run_refuses_what_this_build_cannot_forward() {
-    let dir = temp_dir("run-one-if");
+    let dir = temp_dir("run-workers");
     let path = dir.join("c.toml");
     std::fs::write(
         &path,
-        "[[interface]]\nname = \"a\"\ndevice = \"net_null0\"\n",
+        "[eal]\nlcores = \"0-2\"\n[[interface]]\nname = \"a\"\ndevice = \"net_null0\"\n",
     )
     .unwrap();
     let o = dpnat()
@@ -181,7 +181,7 @@ fn run_refuses_what_this_build_cannot_forward() {
     let e = stderr(&o);
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(
-        e.starts_with("dpnat: this build forwards between exactly two interfaces"),
+        e.starts_with("dpnat: lcores \"0-2\" gives 2 worker lcores; this build runs the NAT pipeline on one worker"),
         "{e}"
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -10,6 +10,7 @@ pub mod dpdk;
 
 pub mod conntrack;
 pub mod nat;
+pub mod pipeline;
 pub mod route;
 pub mod stats;
 pub mod wire;

@@ -15,6 +15,9 @@ pub enum DropReason {
     EthTruncated,
     /// EtherType we neither handle nor pass through.
     EthUnsupportedType,
+    /// Destination MAC is neither the input interface's nor broadcast
+    /// (another host's unicast seen in promiscuous mode, or multicast).
+    EthNotForUs,
     /// ARP packet malformed or not Ethernet/IPv4.
     ArpMalformed,
     /// Well-formed ARP we do not act on: for another host, unsolicited, or
@@ -92,9 +95,10 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in declaration order; index with `reason as usize`.
-    pub const ALL: [DropReason; 35] = [
+    pub const ALL: [DropReason; 36] = [
         DropReason::EthTruncated,
         DropReason::EthUnsupportedType,
+        DropReason::EthNotForUs,
         DropReason::ArpMalformed,
         DropReason::ArpIgnored,
         DropReason::Ipv4Truncated,
@@ -136,6 +140,7 @@ impl DropReason {
         match self {
             DropReason::EthTruncated => "eth_truncated",
             DropReason::EthUnsupportedType => "eth_unsupported_type",
+            DropReason::EthNotForUs => "eth_not_for_us",
             DropReason::ArpMalformed => "arp_malformed",
             DropReason::ArpIgnored => "arp_ignored",
             DropReason::Ipv4Truncated => "ipv4_truncated",

@@ -499,3 +499,305 @@ mod tests {
         assert_eq!(t.dropped(DropReason::NoRoute), 0);
     }
 }
+
+// ---------------------------------------------------------------------------
+// The NAT pipeline on DPDK ports.
+// ---------------------------------------------------------------------------
+
+use crate::conntrack::Instant;
+use crate::dpdk::Mbuf;
+use crate::nat::rules::RuleCounters;
+use crate::nat::Snapshot;
+use crate::pipeline::{Io, PacketBuf, Pipeline, SnapshotCell};
+use std::sync::{Arc, Mutex};
+
+impl PacketBuf for Mbuf<'_> {
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        self.data_mut()
+    }
+}
+
+/// Loop iterations between two housekeeping passes (ARP retries, expiry); a power of two.
+pub const HOUSEKEEPING_EVERY: u32 = 8;
+
+/// NAT state a worker publishes for the control thread (metrics, CLI).
+#[derive(Debug, Default)]
+pub struct NatSlot {
+    sessions: AtomicU64,
+    neighbors: AtomicU64,
+    /// The worker's current per-rule counters (atomics the worker bumps);
+    /// replaced when a reload changes the number of rules.
+    rules: Mutex<Option<Arc<RuleCounters>>>,
+    /// Snapshot version the worker runs.
+    version: AtomicU64,
+}
+
+impl NatSlot {
+    pub fn sessions(&self) -> u64 {
+        self.sessions.load(Ordering::Relaxed)
+    }
+
+    pub fn neighbors(&self) -> u64 {
+        self.neighbors.load(Ordering::Relaxed)
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    pub fn rule_counters(&self) -> Option<Arc<RuleCounters>> {
+        self.rules
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Per-rule (packets, bytes) summed over workers, for `rules` rules.
+    pub fn sum_rules(slots: &[NatSlot], rules: usize) -> Vec<(u64, u64)> {
+        let mut out = vec![(0, 0); rules];
+        for s in slots {
+            if let Some(c) = s.rule_counters() {
+                c.sum_into(&mut out);
+            }
+        }
+        out
+    }
+}
+
+/// The [`Io`] sink over DPDK: per-port TX bursts (flushed when full), the
+/// mempool for generated frames, and a bulk-free burst for dropped mbufs.
+struct DpdkIo<'a, 'p> {
+    ports: &'a mut [WorkerPort<'p>],
+    tx: &'a mut [Burst<'p>],
+    dropped: &'a mut Burst<'p>,
+    pool: &'p Mempool<'p>,
+    stats: &'a mut WorkerStats,
+}
+
+impl<'p> Io<Mbuf<'p>> for DpdkIo<'_, 'p> {
+    fn send(&mut self, port: u16, m: Mbuf<'p>) {
+        let out = usize::from(port);
+        if out >= self.ports.len() {
+            self.stats.drop(DropReason::NoRoute);
+            self.free(m);
+            return;
+        }
+        if self.tx[out].is_full() {
+            flush_port(&mut self.ports[out], &mut self.tx[out], self.stats);
+        }
+        if let Err(m) = self.tx[out].push(m) {
+            // Unreachable after the flush; counted, never leaked.
+            self.stats.drop(DropReason::TxFull);
+            self.free(m);
+        }
+    }
+
+    fn send_copy(&mut self, port: u16, frame: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(frame.len()) else {
+            return false;
+        };
+        let Some(mut m) = self.pool.alloc() else {
+            return false;
+        };
+        match m.append(len) {
+            Some(buf) => buf.copy_from_slice(frame),
+            None => return false,
+        }
+        self.send(port, m);
+        true
+    }
+
+    fn free(&mut self, m: Mbuf<'p>) {
+        if let Err(m) = self.dropped.push(m) {
+            self.dropped.free_all();
+            // Just emptied; if it still fails the mbuf frees itself on drop.
+            let _ = self.dropped.push(m);
+        }
+    }
+}
+
+/// The burst loop running the NAT [`Pipeline`]: rx burst -> pipeline ->
+/// per-port tx bursts. Held packets are the mbufs themselves (the neighbour
+/// queue owns them until ARP resolves or gives up); generated packets are
+/// copied into mbufs from the pool. Between bursts: snapshot pick-up,
+/// housekeeping, counter publication. Nothing allocates in the loop.
+pub struct PipelineWorker<'p> {
+    ports: Vec<WorkerPort<'p>>,
+    pipeline: Pipeline<Mbuf<'p>>,
+    pool: &'p Mempool<'p>,
+    cell: Option<&'p SnapshotCell>,
+    /// rx/tx and I/O drops (TxFull, NoRoute for bad ports); the pipeline
+    /// counts everything else.
+    io_stats: WorkerStats,
+    slot: &'p StatsSlot,
+    nat_slot: Option<&'p NatSlot>,
+    rx: Burst<'p>,
+    tx: Vec<Burst<'p>>,
+    dropped: Burst<'p>,
+    iterations: u32,
+    /// TSC ticks per millisecond.
+    tsc_per_ms: u64,
+}
+
+impl<'p> PipelineWorker<'p> {
+    /// `ports[i]` must be interface `i` of the pipeline's snapshot.
+    pub fn new(
+        ports: Vec<WorkerPort<'p>>,
+        pipeline: Pipeline<Mbuf<'p>>,
+        pool: &'p Mempool<'p>,
+        slot: &'p StatsSlot,
+        tsc_hz: u64,
+    ) -> Result<Self, WorkerError> {
+        if ports.is_empty() {
+            return Err(WorkerError::NoPorts);
+        }
+        if ports.len() > MAX_PORTS {
+            return Err(WorkerError::TooManyPorts(ports.len()));
+        }
+        let tx = (0..ports.len()).map(|_| Burst::new()).collect();
+        Ok(PipelineWorker {
+            ports,
+            pipeline,
+            pool,
+            cell: None,
+            io_stats: WorkerStats::default(),
+            slot,
+            nat_slot: None,
+            rx: Burst::new(),
+            tx,
+            dropped: Burst::new(),
+            iterations: 0,
+            tsc_per_ms: (tsc_hz / 1000).max(1),
+        })
+    }
+
+    /// Picks up snapshots published in `cell` between bursts.
+    pub fn with_snapshots(mut self, cell: &'p SnapshotCell) -> Self {
+        self.cell = Some(cell);
+        self
+    }
+
+    /// Publishes sessions, neighbours and rule counters into `slot`.
+    pub fn with_nat_slot(mut self, slot: &'p NatSlot) -> Self {
+        self.nat_slot = Some(slot);
+        self
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_millis(crate::dpdk::tsc() / self.tsc_per_ms)
+    }
+
+    fn io(&mut self) -> (&mut Pipeline<Mbuf<'p>>, DpdkIo<'_, 'p>) {
+        (
+            &mut self.pipeline,
+            DpdkIo {
+                ports: &mut self.ports,
+                tx: &mut self.tx,
+                dropped: &mut self.dropped,
+                pool: self.pool,
+                stats: &mut self.io_stats,
+            },
+        )
+    }
+
+    /// Gratuitous ARP for every address (call once the ports are up).
+    pub fn announce(&mut self) -> usize {
+        let (p, mut io) = self.io();
+        let n = p.announce(&mut io);
+        self.flush_tx();
+        n
+    }
+
+    /// Polls until `stop` is set, then publishes the final counters.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        while !stop.load(Ordering::Relaxed) {
+            self.poll_once();
+        }
+        self.dropped.free_all();
+        self.publish();
+    }
+
+    /// One pass over every port. Returns how many packets were received.
+    pub fn poll_once(&mut self) -> usize {
+        let now = self.now();
+        let mut received = 0;
+        for in_port in 0..self.ports.len() {
+            let n = self.ports[in_port].rx.rx(&mut self.rx);
+            if n == 0 {
+                continue;
+            }
+            received += n;
+            self.io_stats.rx_packets += n as u64;
+            self.io_stats.rx_bytes += self.rx.bytes();
+            let mut io = DpdkIo {
+                ports: &mut self.ports,
+                tx: &mut self.tx,
+                dropped: &mut self.dropped,
+                pool: self.pool,
+                stats: &mut self.io_stats,
+            };
+            self.pipeline
+                .process_burst(in_port as u16, self.rx.drain(), now, &mut io);
+            self.dropped.free_all();
+        }
+        self.flush_tx();
+        if let Some(cell) = self.cell {
+            self.pipeline.refresh(cell);
+        }
+        self.iterations = self.iterations.wrapping_add(1);
+        if self.iterations & (HOUSEKEEPING_EVERY - 1) == 0 {
+            let (p, mut io) = self.io();
+            p.housekeeping(now, &mut io);
+            self.dropped.free_all();
+            self.flush_tx();
+        }
+        if self.iterations & (PUBLISH_EVERY - 1) == 0 {
+            self.publish();
+        }
+        received
+    }
+
+    fn flush_tx(&mut self) {
+        for (port, burst) in self.ports.iter_mut().zip(self.tx.iter_mut()) {
+            if !burst.is_empty() {
+                flush_port(port, burst, &mut self.io_stats);
+            }
+        }
+    }
+
+    /// The pipeline's and the loop's counters together.
+    pub fn stats(&self) -> WorkerStats {
+        let mut s = self.pipeline.stats().clone();
+        s.accumulate(&self.io_stats);
+        s
+    }
+
+    /// Publishes the counters now (also done periodically by the loop).
+    pub fn publish(&self) {
+        self.slot.publish(&self.stats());
+        if let Some(n) = self.nat_slot {
+            let e = self.pipeline.engine();
+            n.sessions
+                .store(e.sessions().len() as u64, Ordering::Relaxed);
+            n.version
+                .store(self.pipeline.snapshot_version(), Ordering::Relaxed);
+            n.neighbors
+                .store(self.pipeline.neighbors().len() as u64, Ordering::Relaxed);
+            // Never block the worker on a reader.
+            if let Ok(mut g) = n.rules.try_lock() {
+                let cur = e.rule_counters();
+                if !g.as_ref().is_some_and(|c| Arc::ptr_eq(c, cur)) {
+                    *g = Some(Arc::clone(cur));
+                }
+            }
+        }
+    }
+
+    pub fn pipeline(&self) -> &Pipeline<Mbuf<'p>> {
+        &self.pipeline
+    }
+
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        self.pipeline.snapshot()
+    }
+}
