@@ -5,17 +5,28 @@
 //! entries are `slot << 1 | dir`, so one session is reachable from both its
 //! original and its reply key. Free slots form a singly linked free list.
 //!
-//! Expiry: every live session sits on exactly one doubly linked list
-//! (through slot indices) per timer class. All sessions of a class share one
-//! timeout, so appending at the tail on every refresh keeps each list sorted
-//! by deadline; `expire` pops heads while they are due. Refresh, expiry and
-//! removal are O(1) whatever the table size.
+//! Expiry (no list work per packet): a refresh only stores `refreshed =
+//! now` in the session slot the lookup already touched. UDP, ICMP and
+//! established TCP sessions sit in a two-level timer wheel ([`Wheel`]:
+//! 65,536 one-millisecond slots, then 65,536 slots of 65.536 s) at a *lazy*
+//! deadline that is never later than their real one. When a slot comes due,
+//! each entry is re-checked: a session refreshed meanwhile is re-inserted at
+//! its real deadline instead of expiring, so an active session moves at most
+//! twice per timeout period and never per packet. Level-0 slots are one
+//! millisecond wide, so entries expire exactly at their deadline and in
+//! deadline order. Transitory TCP sessions (few packets each, and the
+//! full-table policy needs the oldest one) stay on an eagerly maintained
+//! list sorted by refresh time. Each step of `expire` is O(1) whatever the
+//! table size, and each call does at most a bounded amount of re-insertion
+//! work besides the sessions it frees.
 //!
 //! Invariants:
 //! - every index entry names a live slot whose key for that direction is the
 //!   entry's key; a live session has exactly its two keys indexed (one if
 //!   both keys are equal);
-//! - `len` live sessions, each on exactly the list of its timer class;
+//! - `len` live sessions: transitory TCP ones on the transitory list in
+//!   refresh order, every other one in exactly one wheel slot whose time is
+//!   at most its deadline (or the wheel's current slot, if already overdue);
 //! - the hash index is sized for 4 entries per session, so its load never
 //!   exceeds one half and hashbrown rehashes tombstones in place instead of
 //!   growing: nothing allocates after `new`.
@@ -219,24 +230,124 @@ pub struct TableStats {
 struct Slot<T> {
     session: Option<Session<T>>,
     gen: u32,
-    /// LRU links while live; `next` links the free list while free.
+    /// Links of the timer list the session is on (`list`); `next` links the
+    /// free list while free.
     prev: u32,
     next: u32,
+    /// `TRANSITORY`, a wheel slot (`< 2 * WHEEL_SLOTS`), or `NIL`.
+    list: u32,
 }
+
+/// Slots per wheel level; level 0 is one millisecond per slot, level 1 is
+/// `WHEEL_SLOTS` milliseconds per slot (65.536 s; 49.7 days in all, beyond
+/// `Timeouts::MAX`).
+const WHEEL_BITS: u32 = 16;
+const WHEEL_SLOTS: usize = 1 << WHEEL_BITS;
+const WHEEL_MASK: u64 = WHEEL_SLOTS as u64 - 1;
+/// `Slot::list` of a session on the transitory list.
+const TRANSITORY: u32 = NIL - 1;
+/// Wheel re-insertions one `expire` call may do beyond what it frees.
+const REQUEUE_SLACK: usize = 256;
 
 #[derive(Clone, Copy)]
 struct List {
     head: u32,
     tail: u32,
-    len: u32,
 }
 
 impl List {
     const EMPTY: List = List {
         head: NIL,
         tail: NIL,
-        len: 0,
     };
+}
+
+/// One bit per wheel slot with a one-bit-per-word summary, so the next
+/// occupied slot is found in a few word scans.
+struct Bits {
+    words: Box<[u64]>,
+    summary: Box<[u64]>,
+}
+
+impl Bits {
+    fn new() -> Bits {
+        Bits {
+            words: vec![0; WHEEL_SLOTS / 64].into_boxed_slice(),
+            summary: vec![0; WHEEL_SLOTS / 4096].into_boxed_slice(),
+        }
+    }
+
+    fn set(&mut self, b: usize) {
+        let w = b >> 6;
+        self.words[w] |= 1 << (b & 63);
+        self.summary[w >> 6] |= 1 << (w & 63);
+    }
+
+    fn clear(&mut self, b: usize) {
+        let w = b >> 6;
+        self.words[w] &= !(1 << (b & 63));
+        if self.words[w] == 0 {
+            self.summary[w >> 6] &= !(1 << (w & 63));
+        }
+    }
+
+    /// The first set bit at or after `b`, without wrapping.
+    fn next_from(&self, b: usize) -> Option<usize> {
+        let w = b >> 6;
+        let m = *self.words.get(w)? & (!0u64 << (b & 63));
+        if m != 0 {
+            return Some((w << 6) | m.trailing_zeros() as usize);
+        }
+        let w1 = w + 1;
+        let mut sw = w1 >> 6;
+        let mut sm = *self.summary.get(sw)? & (!0u64 << (w1 & 63));
+        loop {
+            if sm != 0 {
+                let ww = (sw << 6) | sm.trailing_zeros() as usize;
+                return Some((ww << 6) | self.words[ww].trailing_zeros() as usize);
+            }
+            sw += 1;
+            sm = *self.summary.get(sw)?;
+        }
+    }
+}
+
+/// The two-level timer wheel of the non-transitory sessions (module docs).
+/// `cur` is the wheel's time: every entry whose lazy deadline is before it
+/// has been handled.
+struct Wheel {
+    /// List heads, level 0 then level 1.
+    heads: Box<[u32]>,
+    bits: [Bits; 2],
+    cur: u64,
+}
+
+impl Wheel {
+    fn new() -> Wheel {
+        Wheel {
+            heads: vec![NIL; 2 * WHEEL_SLOTS].into_boxed_slice(),
+            bits: [Bits::new(), Bits::new()],
+            cur: 0,
+        }
+    }
+
+    /// The list a session due at `deadline` belongs in.
+    fn slot_for(&self, deadline: u64) -> u32 {
+        // Overdue entries go to the current slot (they are due already).
+        let d = deadline.max(self.cur);
+        let (dw, cw) = (d >> WHEEL_BITS, self.cur >> WHEEL_BITS);
+        if dw == cw {
+            (d & WHEEL_MASK) as u32
+        } else {
+            // Beyond level 1's reach: park in its farthest slot, re-checked there.
+            let w = if dw - cw < WHEEL_SLOTS as u64 {
+                dw
+            } else {
+                cw + WHEEL_MASK
+            };
+            (WHEEL_SLOTS as u64 + (w & WHEEL_MASK)) as u32
+        }
+    }
 }
 
 /// A subscriber's live session count.
@@ -251,7 +362,9 @@ pub struct SessionTable<T> {
     index: HashTable<u32>,
     subs: HashTable<SubCount>,
     free_head: u32,
-    lists: [List; CLASSES],
+    transitory: List,
+    wheel: Wheel,
+    class_count: [u32; CLASSES],
     capacity: usize,
     len: usize,
     seed: u64,
@@ -285,7 +398,9 @@ impl<T> SessionTable<T> {
             index: HashTable::with_capacity(capacity * 4 + 2),
             subs: HashTable::with_capacity(capacity * 2 + 2),
             free_head: NIL,
-            lists: [List::EMPTY; CLASSES],
+            transitory: List::EMPTY,
+            wheel: Wheel::new(),
+            class_count: [0; CLASSES],
             capacity,
             len: 0,
             seed,
@@ -327,15 +442,30 @@ impl<T> SessionTable<T> {
     }
     /// Live sessions per timer class, indexed by `TimerClass as usize`.
     pub fn class_len(&self, class: TimerClass) -> usize {
-        self.lists[class as usize].len as usize
+        self.class_count[class as usize] as usize
     }
 
     /// Replaces the timeouts; they apply to existing sessions at once
     /// (deadlines are computed from the last refresh and the current value).
+    ///
+    /// A shorter timeout re-files every wheel entry (O(len), control path
+    /// only): wheel positions must never be later than real deadlines.
     pub fn set_timeouts(&mut self, t: Timeouts) {
         self.timeouts = t;
+        let mut shorter = false;
         for c in ALL_CLASSES {
-            self.timeout_ms[c as usize] = u64::from(c.timeout_secs(&t)) * 1000;
+            let ms = u64::from(c.timeout_secs(&t)) * 1000;
+            shorter |= ms < self.timeout_ms[c as usize];
+            self.timeout_ms[c as usize] = ms;
+        }
+        if shorter && self.len > 0 {
+            for i in 0..self.slots.len() as u32 {
+                let l = self.slots[i as usize].list;
+                if l != NIL && l != TRANSITORY {
+                    self.unlink(i);
+                    self.wheel_insert(i);
+                }
+            }
         }
     }
 
@@ -475,6 +605,7 @@ impl<T> SessionTable<T> {
             let slot = &mut self.slots[i as usize];
             self.free_head = slot.next;
             slot.session = Some(session);
+            slot.list = NIL;
             i
         } else {
             // len < capacity and no free slot: slots.len() < capacity, so no realloc.
@@ -483,10 +614,12 @@ impl<T> SessionTable<T> {
                 gen: 0,
                 prev: NIL,
                 next: NIL,
+                list: NIL,
             });
             (self.slots.len() - 1) as u32
         };
-        self.push_tail(class, index);
+        self.class_count[class as usize] += 1;
+        self.link(index);
 
         let slots = &self.slots;
         let seed = self.seed;
@@ -509,6 +642,9 @@ impl<T> SessionTable<T> {
     /// the idle timer. UDP/ICMP/other sessions are refreshed by original-side
     /// packets always and by reply-side packets only if
     /// `Timeouts::udp_inbound_refresh` (N7); TCP by both sides.
+    ///
+    /// A refresh only writes the session (module docs); timer lists change
+    /// only when a TCP session enters or leaves the transitory class.
     ///
     /// Returns false (and does nothing) for a stale id.
     #[inline]
@@ -540,20 +676,25 @@ impl<T> SessionTable<T> {
         if !refresh {
             return true;
         }
-        self.unlink(id.index);
-        if let Some(s) = self.slots[id.index as usize].session.as_mut() {
-            // Never move a deadline backwards, so each list stays sorted.
-            s.refreshed = s.refreshed.max(now);
-            s.class = class;
+        // Never move a deadline backwards (keeps the transitory list sorted
+        // and wheel positions no later than deadlines).
+        s.refreshed = s.refreshed.max(now);
+        let old = s.class;
+        s.class = class;
+        if class == TimerClass::TcpTransitory || old == TimerClass::TcpTransitory {
+            self.class_count[old as usize] -= 1;
+            self.class_count[class as usize] += 1;
+            self.unlink(id.index);
+            self.link(id.index);
         }
-        self.push_tail(class, id.index);
         true
     }
 
     /// Frees up to `budget` sessions whose idle timer ran out by `now`,
     /// oldest deadline first, calling `on_expire` for each before it is
-    /// freed. Returns how many were freed. Cost is O(freed), independent of
-    /// the table size.
+    /// freed. Returns how many were freed. Each step is O(1) whatever the
+    /// table size; besides the sessions freed, a call re-files at most
+    /// `2 * budget + 256` refreshed sessions (the rest wait for the next call).
     pub fn expire(
         &mut self,
         now: Instant,
@@ -561,8 +702,9 @@ impl<T> SessionTable<T> {
         mut on_expire: impl FnMut(&Session<T>),
     ) -> usize {
         let mut n = 0;
+        let mut work = budget.saturating_mul(2).saturating_add(REQUEUE_SLACK);
         while n < budget {
-            let Some(i) = self.oldest_expired(now) else {
+            let Some(i) = self.oldest_expired(now, &mut work) else {
                 break;
             };
             if let Some(s) = self.free(i) {
@@ -583,27 +725,76 @@ impl<T> SessionTable<T> {
         s
     }
 
-    /// The earliest deadline among the class heads that is `<= now`.
-    fn oldest_expired(&self, now: Instant) -> Option<u32> {
-        let mut best: Option<(Instant, u32)> = None;
-        for c in 0..CLASSES {
-            let h = self.lists[c].head;
-            if h == NIL {
-                continue;
-            }
-            let Some(s) = self.slots.get(h as usize).and_then(|s| s.session.as_ref()) else {
-                continue;
-            };
-            let deadline = s.refreshed.add_millis(self.timeout_ms[c]);
-            let earlier = match best {
-                None => true,
-                Some((d, _)) => deadline < d,
-            };
-            if deadline <= now && earlier {
-                best = Some((deadline, h));
-            }
+    fn deadline_of(&self, i: u32) -> Option<u64> {
+        let s = self.slots.get(i as usize)?.session.as_ref()?;
+        Some(
+            s.refreshed
+                .0
+                .saturating_add(self.timeout_ms[s.class as usize]),
+        )
+    }
+
+    /// The session with the earliest deadline if that is `<= now`: the
+    /// transitory head or the wheel's first due entry. Re-files refreshed
+    /// wheel entries on the way, spending one `work` unit each; `None` when
+    /// `work` runs out.
+    fn oldest_expired(&mut self, now: Instant, work: &mut usize) -> Option<u32> {
+        let now = now.0;
+        let t = match self.transitory.head {
+            NIL => None,
+            h => self.deadline_of(h).filter(|&d| d <= now).map(|d| (d, h)),
+        };
+        let w = self.wheel_due(now, work);
+        match (t, w) {
+            (Some((td, ti)), Some((wd, wi))) => Some(if wd < td { wi } else { ti }),
+            (Some((_, ti)), None) => Some(ti),
+            (None, w) => w.map(|(_, i)| i),
         }
-        best.map(|(_, i)| i)
+    }
+
+    /// The wheel entry with the earliest deadline if that is `<= limit`,
+    /// advancing the wheel's time (never past `limit`) and re-filing
+    /// refreshed entries on the way.
+    fn wheel_due(&mut self, limit: u64, work: &mut usize) -> Option<(u64, u32)> {
+        loop {
+            let cur = self.wheel.cur;
+            // Finish moving the current window's level-1 slot down first.
+            let l1 = WHEEL_SLOTS + (cur >> WHEEL_BITS & WHEEL_MASK) as usize;
+            let h = self.wheel.heads[l1];
+            if h != NIL {
+                *work = work.checked_sub(1)?;
+                self.unlink(h);
+                self.wheel_insert(h);
+                continue;
+            }
+            if let Some(s) = self.wheel.bits[0].next_from((cur & WHEEL_MASK) as usize) {
+                let d = (cur & !WHEEL_MASK) | s as u64;
+                if d > limit {
+                    return None;
+                }
+                self.wheel.cur = d;
+                let h = self.wheel.heads[s];
+                let real = self.deadline_of(h)?;
+                if real <= d {
+                    return Some((real, h));
+                }
+                // Refreshed since it was filed: file it at its real deadline.
+                *work = work.checked_sub(1)?;
+                self.unlink(h);
+                self.wheel_insert(h);
+                continue;
+            }
+            // Level 0 is empty: jump to the next occupied level-1 window.
+            let ci = (cur >> WHEEL_BITS & WHEEL_MASK) as usize;
+            let b = &self.wheel.bits[1];
+            let s1 = b.next_from(ci + 1).or_else(|| b.next_from(0))?;
+            let dist = (s1 as u64).wrapping_sub(ci as u64) & WHEEL_MASK;
+            let start = ((cur >> WHEEL_BITS) + dist) << WHEEL_BITS;
+            if start > limit {
+                return None;
+            }
+            self.wheel.cur = start;
+        }
     }
 
     /// Frees one slot for a full-table insert (see module docs).
@@ -612,11 +803,12 @@ impl<T> SessionTable<T> {
         now: Instant,
         on_evict: &mut impl FnMut(&Session<T>),
     ) -> Result<(), InsertError> {
-        let victim = if let Some(i) = self.oldest_expired(now) {
+        let mut work = REQUEUE_SLACK;
+        let victim = if let Some(i) = self.oldest_expired(now, &mut work) {
             self.stats.reclaimed_expired += 1;
             i
         } else {
-            let h = self.lists[TimerClass::TcpTransitory as usize].head;
+            let h = self.transitory.head;
             if h == NIL {
                 return Err(InsertError::TableFull);
             }
@@ -631,9 +823,9 @@ impl<T> SessionTable<T> {
 
     /// Unindexes, unlinks and frees slot `i`, returning its session.
     fn free(&mut self, i: u32) -> Option<Session<T>> {
-        let (keys, subscriber) = {
+        let (keys, subscriber, class) = {
             let s = self.slots.get(i as usize)?.session.as_ref()?;
-            (s.keys, s.subscriber)
+            (s.keys, s.subscriber, s.class)
         };
         for (d, key) in keys.iter().enumerate() {
             if d == 1 && keys[1] == keys[0] {
@@ -645,6 +837,7 @@ impl<T> SessionTable<T> {
             }
         }
         self.unlink(i);
+        self.class_count[class as usize] -= 1;
         self.sub_dec(subscriber);
         let slot = &mut self.slots[i as usize];
         let s = slot.session.take();
@@ -656,43 +849,78 @@ impl<T> SessionTable<T> {
         s
     }
 
-    fn push_tail(&mut self, class: TimerClass, i: u32) {
-        let list = &mut self.lists[class as usize];
-        let tail = list.tail;
-        list.tail = i;
-        if tail == NIL {
-            list.head = i;
+    /// Puts live slot `i` on the list its class and deadline call for.
+    fn link(&mut self, i: u32) {
+        let transitory = self.slots[i as usize]
+            .session
+            .as_ref()
+            .is_some_and(|s| s.class == TimerClass::TcpTransitory);
+        if transitory {
+            self.push_transitory(i);
+        } else {
+            self.wheel_insert(i);
         }
-        list.len += 1;
-        if tail != NIL {
+    }
+
+    fn push_transitory(&mut self, i: u32) {
+        let tail = self.transitory.tail;
+        self.transitory.tail = i;
+        if tail == NIL {
+            self.transitory.head = i;
+        } else {
             self.slots[tail as usize].next = i;
         }
         let slot = &mut self.slots[i as usize];
         slot.prev = tail;
         slot.next = NIL;
+        slot.list = TRANSITORY;
     }
 
-    fn unlink(&mut self, i: u32) {
-        let slot = &self.slots[i as usize];
-        let (prev, next) = (slot.prev, slot.next);
-        let Some(class) = slot.session.as_ref().map(|s| s.class) else {
+    /// Files live slot `i` in the wheel at its current deadline.
+    fn wheel_insert(&mut self, i: u32) {
+        let Some(d) = self.deadline_of(i) else {
             return;
         };
-        let list = &mut self.lists[class as usize];
-        if prev == NIL {
-            list.head = next;
+        let l = self.wheel.slot_for(d);
+        let head = self.wheel.heads[l as usize];
+        if head == NIL {
+            self.wheel.bits[l as usize >> WHEEL_BITS].set(l as usize & WHEEL_MASK as usize);
         } else {
+            self.slots[head as usize].prev = i;
+        }
+        self.wheel.heads[l as usize] = i;
+        let slot = &mut self.slots[i as usize];
+        slot.prev = NIL;
+        slot.next = head;
+        slot.list = l;
+    }
+
+    /// Takes slot `i` off whatever timer list it is on.
+    fn unlink(&mut self, i: u32) {
+        let slot = &self.slots[i as usize];
+        let (prev, next, l) = (slot.prev, slot.next, slot.list);
+        if l == NIL {
+            return;
+        }
+        if prev != NIL {
             self.slots[prev as usize].next = next;
-        }
-        if next == NIL {
-            list.tail = prev;
+        } else if l == TRANSITORY {
+            self.transitory.head = next;
         } else {
-            self.slots[next as usize].prev = prev;
+            self.wheel.heads[l as usize] = next;
+            if next == NIL {
+                self.wheel.bits[l as usize >> WHEEL_BITS].clear(l as usize & WHEEL_MASK as usize);
+            }
         }
-        list.len -= 1;
+        if next != NIL {
+            self.slots[next as usize].prev = prev;
+        } else if l == TRANSITORY {
+            self.transitory.tail = prev;
+        }
         let slot = &mut self.slots[i as usize];
         slot.prev = NIL;
         slot.next = NIL;
+        slot.list = NIL;
     }
 
     fn sub_inc(&mut self, addr: Ipv4Addr) {
@@ -740,25 +968,54 @@ mod tests {
         /// Walks every structure and checks the module invariants.
         fn check_invariants(&self) {
             let mut on_lists = 0usize;
-            for c in ALL_CLASSES {
-                let list = self.lists[c as usize];
-                let (mut i, mut prev, mut n, mut last_refresh) =
-                    (list.head, NIL, 0u32, Instant::ZERO);
+            let mut per_class = [0u32; CLASSES];
+            // Transitory list: sorted by refresh, all transitory.
+            let (mut i, mut prev, mut last) = (self.transitory.head, NIL, Instant::ZERO);
+            while i != NIL {
+                let slot = &self.slots[i as usize];
+                let s = slot.session.as_ref().expect("listed slot is live");
+                assert_eq!(s.class, TimerClass::TcpTransitory);
+                assert_eq!(slot.list, TRANSITORY);
+                assert_eq!(slot.prev, prev);
+                assert!(s.refreshed >= last, "list sorted by refresh");
+                last = s.refreshed;
+                prev = i;
+                i = slot.next;
+                on_lists += 1;
+            }
+            assert_eq!(self.transitory.tail, prev);
+            // Wheel: every slot list consistent with its bit; entries due no
+            // earlier than their wheel time.
+            let filed = (0..2 * WHEEL_SLOTS / 64).filter(|&w| {
+                // Lists behind a clear word break the count against `len`.
+                self.wheel.bits[w >> 10].words[w & 1023] != 0
+            });
+            for l in filed.flat_map(|w| w * 64..w * 64 + 64) {
+                let word = self.wheel.bits[l >> WHEEL_BITS].words[(l & 0xffff) >> 6];
+                let (mut i, mut prev) = (self.wheel.heads[l], NIL);
+                assert_eq!(word >> (l & 63) & 1 == 1, i != NIL, "bit of wheel slot {l}");
                 while i != NIL {
                     let slot = &self.slots[i as usize];
-                    let s = slot.session.as_ref().expect("listed slot is live");
-                    assert_eq!(s.class, c);
+                    let s = slot.session.as_ref().expect("filed slot is live");
+                    assert_ne!(s.class, TimerClass::TcpTransitory);
+                    assert_eq!(slot.list as usize, l);
                     assert_eq!(slot.prev, prev);
-                    assert!(s.refreshed >= last_refresh, "list sorted by refresh");
-                    last_refresh = s.refreshed;
+                    let d = self.deadline_of(i).unwrap();
+                    if l < WHEEL_SLOTS {
+                        let t = (self.wheel.cur & !WHEEL_MASK) | l as u64;
+                        assert!(d >= t || t == self.wheel.cur, "filed no later than due");
+                    }
                     prev = i;
                     i = slot.next;
-                    n += 1;
+                    on_lists += 1;
                 }
-                assert_eq!(list.tail, prev);
-                assert_eq!(list.len, n);
-                on_lists += n as usize;
             }
+            for slot in &self.slots {
+                if let Some(s) = &slot.session {
+                    per_class[s.class as usize] += 1;
+                }
+            }
+            assert_eq!(per_class, self.class_count);
             assert_eq!(on_lists, self.len);
             let live: Vec<u32> = (0..self.slots.len() as u32)
                 .filter(|&i| self.slots[i as usize].session.is_some())
