@@ -26,6 +26,7 @@
 //! (`InsertError::TableFull`); established sessions are never evicted. Out
 //! of ports, a new flow gets `AllocError::OutOfPorts`; no mapping is evicted.
 
+mod index;
 pub mod key;
 pub mod ports;
 pub mod table;

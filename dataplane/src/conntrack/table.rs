@@ -1,8 +1,8 @@
 //! The bounded session table with per-timer-class LRU expiry.
 //!
 //! Layout: a slab `Vec<Slot<T>>` (capacity fixed at `new`, slots pushed
-//! lazily but never beyond it) and a `hashbrown::HashTable<u32>` whose
-//! entries are `slot << 1 | dir`, so one session is reachable from both its
+//! lazily but never beyond it) and a tagged, cache-line-bucketed index
+//! ([`super::index`]) whose values are `slot << 1 | dir`, so one session is reachable from both its
 //! original and its reply key. Free slots form a singly linked free list.
 //!
 //! Expiry (no list work per packet): a refresh only stores `refreshed =
@@ -27,9 +27,8 @@
 //! - `len` live sessions: transitory TCP ones on the transitory list in
 //!   refresh order, every other one in exactly one wheel slot whose time is
 //!   at most its deadline (or the wheel's current slot, if already overdue);
-//! - the hash index is sized for 4 entries per session, so its load never
-//!   exceeds one half and hashbrown rehashes tombstones in place instead of
-//!   growing: nothing allocates after `new`.
+//! - the index ([`super::index`]) is sized for 2 entries per session at a
+//!   load of at most about 0.6: nothing allocates after `new`.
 //!
 //! Lifetime: a session is live (found by `lookup`, refreshed by
 //! `on_packet`) until `expire`, `remove` or a full-table `insert` frees it,
@@ -46,6 +45,8 @@
 use std::net::Ipv4Addr;
 
 use hashbrown::HashTable;
+
+use super::index::Index;
 
 use super::key::{hash_addr, random_seed, FlowKey};
 use super::tcp::{TcpState, TcpTracker};
@@ -359,7 +360,7 @@ struct SubCount {
 /// The per-worker session table. See the module docs for layout and policy.
 pub struct SessionTable<T> {
     slots: Vec<Slot<T>>,
-    index: HashTable<u32>,
+    index: Index,
     subs: HashTable<SubCount>,
     free_head: u32,
     transitory: List,
@@ -394,8 +395,7 @@ impl<T> SessionTable<T> {
         );
         let mut t = SessionTable {
             slots: Vec::with_capacity(capacity),
-            // Load <= 1/2 keeps hashbrown's tombstone cleanup in place (no realloc).
-            index: HashTable::with_capacity(capacity * 4 + 2),
+            index: Index::new(capacity * 2),
             subs: HashTable::with_capacity(capacity * 2 + 2),
             free_head: NIL,
             transitory: List::EMPTY,
@@ -488,12 +488,34 @@ impl<T> SessionTable<T> {
     #[inline]
     pub fn lookup(&self, key: &FlowKey, hash: u64) -> Option<(SessionId, Dir)> {
         let slots = &self.slots;
-        let v = *self
+        let v = self
             .index
-            .find(hash, |&v| entry_key(slots, v) == Some(key))?;
+            .find(hash, |v| entry_key(slots, v) == Some(key))?;
         let index = v >> 1;
         let gen = slots.get(index as usize)?.gen;
         Some((SessionId { index, gen }, Dir::from_bit(v)))
+    }
+
+    /// Loads the index line of `hash` (first pass of a burst: issued for
+    /// every packet before any lookup, so the cache misses overlap).
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.touch(hash);
+    }
+
+    /// Loads the session the first index entry tagged like `hash` names
+    /// (second pass of a burst; no key comparison). Only warms the cache:
+    /// the packet is looked up for real when processed, after the burst's
+    /// earlier packets.
+    #[inline]
+    pub fn prefetch_session(&self, hash: u64) {
+        let slots = &self.slots;
+        self.index.find(hash, |v| {
+            if let Some(s) = slots.get((v >> 1) as usize) {
+                std::hint::black_box(s.gen);
+            }
+            true
+        });
     }
 
     /// The session behind a live id.
@@ -621,12 +643,9 @@ impl<T> SessionTable<T> {
         self.class_count[class as usize] += 1;
         self.link(index);
 
-        let slots = &self.slots;
-        let seed = self.seed;
-        let rehash = |&v: &u32| entry_key(slots, v).map_or(0, |k| k.hash_with(seed));
-        self.index.insert_unique(h_orig, index << 1, rehash);
+        self.index.insert(h_orig, index << 1);
         if reply != orig {
-            self.index.insert_unique(h_reply, (index << 1) | 1, rehash);
+            self.index.insert(h_reply, (index << 1) | 1);
         }
         self.sub_inc(subscriber);
         self.len += 1;
@@ -832,9 +851,7 @@ impl<T> SessionTable<T> {
                 break;
             }
             let v = (i << 1) | d as u32;
-            if let Ok(e) = self.index.find_entry(key.hash_with(self.seed), |&x| x == v) {
-                e.remove();
-            }
+            self.index.remove(key.hash_with(self.seed), v);
         }
         self.unlink(i);
         self.class_count[class as usize] -= 1;

@@ -50,34 +50,31 @@ impl TcpState {
     }
 }
 
-/// Flags seen per direction (index 0 = original, 1 = reply).
+/// Flags seen per direction, one bit each (one byte per session).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct TcpTracker {
-    syn: [bool; 2],
-    fin: [bool; 2],
-    rst: bool,
-}
+pub(crate) struct TcpTracker(u8);
+
+const SYN0: u8 = 1;
+const FIN0: u8 = 4;
+const RST_SEEN: u8 = 16;
+const BOTH_SYN: u8 = SYN0 | SYN0 << 1;
+const BOTH_FIN: u8 = FIN0 | FIN0 << 1;
 
 impl TcpTracker {
     /// A connection whose first SYN came from side `dir`.
     pub(crate) const fn opened_by(dir: usize) -> Self {
-        let mut syn = [false; 2];
-        syn[dir & 1] = true;
-        TcpTracker {
-            syn,
-            fin: [false; 2],
-            rst: false,
-        }
+        TcpTracker(SYN0 << (dir & 1))
     }
 
     pub(crate) fn state(&self) -> TcpState {
-        if self.rst {
+        let b = self.0;
+        if b & RST_SEEN != 0 {
             TcpState::Reset
-        } else if !(self.syn[0] && self.syn[1]) {
+        } else if b & BOTH_SYN != BOTH_SYN {
             TcpState::SynSent
-        } else if self.fin[0] && self.fin[1] {
+        } else if b & BOTH_FIN == BOTH_FIN {
             TcpState::Closed
-        } else if self.fin[0] || self.fin[1] {
+        } else if b & BOTH_FIN != 0 {
             TcpState::FinWait
         } else {
             TcpState::Established
@@ -88,21 +85,21 @@ impl TcpTracker {
     pub(crate) fn on_segment(&mut self, dir: usize, f: u8) {
         let dir = dir & 1;
         if f & flags::RST != 0 {
-            self.rst = true;
+            self.0 |= RST_SEEN;
             return;
         }
         if f & flags::SYN != 0 {
             if matches!(self.state(), TcpState::Closed | TcpState::Reset) {
                 *self = Self::opened_by(dir);
             } else {
-                self.syn[dir] = true;
+                self.0 |= SYN0 << dir;
             }
-        } else if self.rst && self.syn[0] && self.syn[1] {
+        } else if self.0 & RST_SEEN != 0 && self.0 & BOTH_SYN == BOTH_SYN {
             // RFC 6146 TRANS: traffic after a RST means the RST did not end it.
-            self.rst = false;
+            self.0 &= !RST_SEEN;
         }
         if f & flags::FIN != 0 {
-            self.fin[dir] = true;
+            self.0 |= FIN0 << dir;
         }
     }
 }

@@ -57,6 +57,8 @@ pub use crate::conntrack::WorkerSlice;
 
 /// Bytes of an ICMP header before the quoted packet of an error.
 const ICMP_HEADER_LEN: usize = icmp_wire::field::HEADER_LEN;
+/// Packets [`Engine::process_burst`] prefetches together.
+pub const BURST_MAX: usize = 32;
 /// The largest generated error (RFC 1812 4.3.2.3).
 const REPLY_BUF_LEN: usize = icmp_wire::MAX_ERROR_LEN;
 
@@ -90,6 +92,43 @@ pub enum Verdict {
 struct FragOutcome {
     rewrite: Option<Rewrite>,
     verdict: Verdict,
+}
+
+/// A validated packet: what [`State::parse`] found, before any state is
+/// touched.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Drop(DropReason),
+    /// A non-first fragment.
+    LaterFragment {
+        total: usize,
+        ihl: usize,
+        fkey: FragKey,
+    },
+    /// An ICMP error, translated by the session of the packet it quotes.
+    IcmpError {
+        total: usize,
+        ihl: usize,
+    },
+    /// An ICMP message that is neither a query nor an error.
+    OtherIcmp {
+        dst: Ipv4Addr,
+    },
+    /// A protocol without ports.
+    Other {
+        fkey: FragKey,
+        fragmented: bool,
+    },
+    /// TCP, UDP or an ICMP query: looked up in the session table.
+    Flow {
+        total: usize,
+        ihl: usize,
+        key: FlowKey,
+        hash: u64,
+        tcp_flags: Option<u8>,
+        fragmented: bool,
+        fkey: FragKey,
+    },
 }
 
 /// Address-dependent filtering index key: (proto, external addr, external
@@ -207,6 +246,13 @@ impl Engine {
 
     /// [`Engine::process`] over a burst; `out[i]` gets packet `i`'s verdict.
     /// Stops at the shorter of the two slices.
+    ///
+    /// Same result as calling `process` on each packet in order, but in
+    /// passes over up to [`BURST_MAX`] packets so that their cache misses
+    /// overlap instead of queueing: parse and hash every packet, load every
+    /// packet's index line, then every hit's session, then process them one
+    /// by one (looking each up again, so a session an earlier packet of the
+    /// burst created or removed is seen as in the one-by-one order).
     pub fn process_burst(
         &mut self,
         pkts: &mut [&mut [u8]],
@@ -214,8 +260,33 @@ impl Engine {
         now: Instant,
         out: &mut [Verdict],
     ) {
-        for (p, v) in pkts.iter_mut().zip(out.iter_mut()) {
-            *v = self.process(p, in_if, now);
+        let n = pkts.len().min(out.len());
+        let mut steps = [Step::Drop(DropReason::Ipv4Truncated); BURST_MAX];
+        for (pkts, out) in pkts[..n]
+            .chunks_mut(BURST_MAX)
+            .zip(out[..n].chunks_mut(BURST_MAX))
+        {
+            let steps = &mut steps[..pkts.len()];
+            for (st, p) in steps.iter_mut().zip(pkts.iter()) {
+                *st = self.st.parse(p);
+            }
+            let table = &self.st.sessions;
+            for st in steps.iter() {
+                if let Step::Flow { hash, .. } = *st {
+                    table.prefetch_index(hash);
+                }
+            }
+            for st in steps.iter() {
+                if let Step::Flow { hash, .. } = *st {
+                    table.prefetch_session(hash);
+                }
+            }
+            for ((st, p), v) in steps.iter().zip(pkts.iter_mut()).zip(out.iter_mut()) {
+                *v = self.st.finish(&self.snap, *st, p, in_if, now);
+                if let Verdict::Drop(r) = *v {
+                    self.st.stats.drop(r);
+                }
+            }
         }
     }
 
@@ -333,12 +404,20 @@ impl State {
         in_if: IfIndex,
         now: Instant,
     ) -> Verdict {
-        let ip = match Ipv4Packet::new_checked(&buf[..]) {
+        let step = self.parse(buf);
+        self.finish(snap, step, buf, in_if, now)
+    }
+
+    /// Validates a packet and extracts what processing needs, without
+    /// touching any state (so a burst can parse every packet first).
+    #[inline]
+    fn parse(&self, buf: &[u8]) -> Step {
+        let ip = match Ipv4Packet::new_checked(buf) {
             Ok(p) => p,
-            Err(e) => return Verdict::Drop(e.reason()),
+            Err(e) => return Step::Drop(e.reason()),
         };
         if let Err(e) = ip.validate_rfc1812() {
-            return Verdict::Drop(e.reason());
+            return Step::Drop(e.reason());
         }
         let ihl = usize::from(ip.header_len());
         let total = usize::from(ip.total_len());
@@ -351,8 +430,8 @@ impl State {
             proto,
             ident: ip.ident(),
         };
-        let Some(pkt) = buf.get_mut(..total) else {
-            return Verdict::Drop(DropReason::Ipv4Truncated);
+        let Some(pkt) = buf.get(..total) else {
+            return Step::Drop(DropReason::Ipv4Truncated);
         };
         let payload_len = total - ihl;
         let fragmented = more || frag_off != 0;
@@ -360,10 +439,10 @@ impl State {
             // Offsets count 8-byte units and the datagram must fit 65535 bytes;
             // every fragment but the last carries a multiple of 8.
             if usize::from(frag_off) + payload_len > 65_535 || (more && payload_len % 8 != 0) {
-                return Verdict::Drop(DropReason::FragmentMalformed);
+                return Step::Drop(DropReason::FragmentMalformed);
             }
             if frag_off != 0 {
-                return self.later_fragment(pkt, ihl, fkey, now);
+                return Step::LaterFragment { total, ihl, fkey };
             }
         }
         let l4 = &pkt[ihl..];
@@ -372,13 +451,13 @@ impl State {
                 let t = if fragmented {
                     // A first fragment must hold the whole fixed header.
                     if l4.len() < 20 {
-                        return Verdict::Drop(DropReason::FragmentMalformed);
+                        return Step::Drop(DropReason::FragmentMalformed);
                     }
                     TcpPacket::new_unchecked(l4)
                 } else {
                     match TcpPacket::new_checked(l4) {
                         Ok(t) => t,
-                        Err(e) => return Verdict::Drop(e.reason()),
+                        Err(e) => return Step::Drop(e.reason()),
                     }
                 };
                 let k = FlowKey {
@@ -393,13 +472,13 @@ impl State {
             ip_proto::UDP => {
                 let u = if fragmented {
                     if l4.len() < 8 {
-                        return Verdict::Drop(DropReason::FragmentMalformed);
+                        return Step::Drop(DropReason::FragmentMalformed);
                     }
                     UdpPacket::new_unchecked(l4)
                 } else {
                     match UdpPacket::new_checked(l4) {
                         Ok(u) => u,
-                        Err(e) => return Verdict::Drop(e.reason()),
+                        Err(e) => return Step::Drop(e.reason()),
                     }
                 };
                 (
@@ -415,7 +494,7 @@ impl State {
             }
             ip_proto::ICMP => {
                 if l4.len() < ICMP_HEADER_LEN {
-                    return Verdict::Drop(DropReason::IcmpMalformed);
+                    return Step::Drop(DropReason::IcmpMalformed);
                 }
                 let ic = icmp_wire::IcmpPacket::new_unchecked(l4);
                 match ic.msg_type() {
@@ -437,23 +516,75 @@ impl State {
                     | icmp_type::TIME_EXCEEDED
                     | icmp_type::PARAM_PROBLEM => {
                         if fragmented {
-                            return Verdict::Drop(DropReason::FragmentMalformed);
+                            return Step::Drop(DropReason::FragmentMalformed);
                         }
-                        return self.icmp_error(snap, pkt, ihl);
+                        return Step::IcmpError { total, ihl };
                     }
-                    _ => {
-                        return if snap.interfaces.is_local(dst) {
-                            Verdict::Local
-                        } else {
-                            Verdict::Drop(DropReason::IcmpUnsupportedType)
-                        };
-                    }
+                    _ => return Step::OtherIcmp { dst },
                 }
             }
-            _ => return self.other_protocol(snap, fkey, in_if, fragmented, now),
+            _ => return Step::Other { fkey, fragmented },
         };
 
         let hash = key.hash_with(self.seed);
+        Step::Flow {
+            total,
+            ihl,
+            key,
+            hash,
+            tcp_flags,
+            fragmented,
+            fkey,
+        }
+    }
+
+    /// Processes a parsed packet.
+    #[inline]
+    fn finish(
+        &mut self,
+        snap: &Snapshot,
+        step: Step,
+        buf: &mut [u8],
+        in_if: IfIndex,
+        now: Instant,
+    ) -> Verdict {
+        let (total, ihl, key, hash, tcp_flags, fragmented, fkey) = match step {
+            Step::Drop(r) => return Verdict::Drop(r),
+            Step::LaterFragment { total, ihl, fkey } => {
+                let Some(pkt) = buf.get_mut(..total) else {
+                    return Verdict::Drop(DropReason::Ipv4Truncated);
+                };
+                return self.later_fragment(pkt, ihl, fkey, now);
+            }
+            Step::IcmpError { total, ihl } => {
+                let Some(pkt) = buf.get_mut(..total) else {
+                    return Verdict::Drop(DropReason::Ipv4Truncated);
+                };
+                return self.icmp_error(snap, pkt, ihl);
+            }
+            Step::OtherIcmp { dst } => {
+                return if snap.interfaces.is_local(dst) {
+                    Verdict::Local
+                } else {
+                    Verdict::Drop(DropReason::IcmpUnsupportedType)
+                };
+            }
+            Step::Other { fkey, fragmented } => {
+                return self.other_protocol(snap, fkey, in_if, fragmented, now)
+            }
+            Step::Flow {
+                total,
+                ihl,
+                key,
+                hash,
+                tcp_flags,
+                fragmented,
+                fkey,
+            } => (total, ihl, key, hash, tcp_flags, fragmented, fkey),
+        };
+        let Some(pkt) = buf.get_mut(..total) else {
+            return Verdict::Drop(DropReason::Ipv4Truncated);
+        };
         let verdict = if let Some((id, dir)) = self.sessions.lookup(&key, hash) {
             let Some(s) = self.sessions.try_get(id) else {
                 return Verdict::Drop(DropReason::NoMapping);
