@@ -102,6 +102,7 @@ impl SessionId {
 
 /// Which idle timer a session runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum TimerClass {
     TcpEstablished = 0,
     TcpTransitory = 1,
@@ -164,17 +165,22 @@ impl std::error::Error for InsertError {}
 
 /// One tracked connection. Only `payload` is writable by the owner; the keys,
 /// timers and state belong to the table.
+///
+/// `repr(C)` in this order: with the slot header the fields a hit reads or
+/// writes (keys, class, TCP flags, refresh time, payload, packet counts)
+/// fill a slot's first two cache lines ([`Slot`]).
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Session<T> {
     keys: [FlowKey; 2],
+    class: TimerClass,
+    tcp: TcpTracker,
+    refreshed: Instant,
     /// The NAT's precompiled rewrite (or whatever the owner stores).
     pub payload: T,
-    subscriber: Ipv4Addr,
-    created: Instant,
-    refreshed: Instant,
     packets: [u64; 2],
-    tcp: TcpTracker,
-    class: TimerClass,
+    created: Instant,
+    subscriber: Ipv4Addr,
 }
 
 impl<T> Session<T> {
@@ -228,15 +234,18 @@ pub struct TableStats {
     pub evicted_transitory: u64,
 }
 
+/// 128 bytes for the NAT's payload, aligned to a cache line (a hit touches
+/// two lines, which `prefetch_session` loads).
+#[repr(C, align(64))]
 struct Slot<T> {
-    session: Option<Session<T>>,
     gen: u32,
+    /// `TRANSITORY`, a wheel slot (`< 2 * WHEEL_SLOTS`), or `NIL`.
+    list: u32,
+    session: Option<Session<T>>,
     /// Links of the timer list the session is on (`list`); `next` links the
     /// free list while free.
     prev: u32,
     next: u32,
-    /// `TRANSITORY`, a wheel slot (`< 2 * WHEEL_SLOTS`), or `NIL`.
-    list: u32,
 }
 
 /// Slots per wheel level; level 0 is one millisecond per slot, level 1 is
@@ -511,8 +520,15 @@ impl<T> SessionTable<T> {
     pub fn prefetch_session(&self, hash: u64) {
         let slots = &self.slots;
         self.index.find(hash, |v| {
-            if let Some(s) = slots.get((v >> 1) as usize) {
-                std::hint::black_box(s.gen);
+            if let Some(Slot {
+                gen,
+                session: Some(s),
+                ..
+            }) = slots.get((v >> 1) as usize)
+            {
+                // The slot's first line (gen, keys, state) and its second
+                // (the payload's end and the packet counts).
+                std::hint::black_box((*gen, s.packets[0]));
             }
             true
         });
@@ -1113,5 +1129,20 @@ mod tests {
                 tb.check_invariants();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+
+    #[test]
+    fn nat_slot_is_two_lines_with_the_hot_fields_first() {
+        type S = Slot<crate::nat::translate::Translation>;
+        type N = Session<crate::nat::translate::Translation>;
+        assert_eq!(std::mem::size_of::<S>(), 128);
+        let session = std::mem::offset_of!(S, session);
+        assert!(session + std::mem::offset_of!(N, refreshed) + 8 <= 64);
+        assert!(session + std::mem::offset_of!(N, packets) + 16 <= 128);
     }
 }

@@ -32,7 +32,7 @@
 //! allocates after [`Engine::new`] except [`Engine::set_snapshot`] when a new
 //! snapshot introduces a new pool.
 
-use crate::conntrack::{Dir, FlowKey, InsertError, Instant, SessionTable};
+use crate::conntrack::{Dir, FlowKey, InsertError, Instant, Session, SessionTable};
 use crate::nat::config::{Filtering, HairpinMode};
 use crate::nat::fasthash::SeededState;
 use crate::nat::frag::{FragKey, FragTable, HoldBuffer};
@@ -59,6 +59,9 @@ pub use crate::conntrack::WorkerSlice;
 const ICMP_HEADER_LEN: usize = icmp_wire::field::HEADER_LEN;
 /// Packets [`Engine::process_burst`] prefetches together.
 pub const BURST_MAX: usize = 32;
+/// Below this many sessions the table stays in cache and `process_burst`
+/// skips its prefetch passes.
+const PREFETCH_MIN_SESSIONS: usize = 16 * 1024;
 /// The largest generated error (RFC 1812 4.3.2.3).
 const REPLY_BUF_LEN: usize = icmp_wire::MAX_ERROR_LEN;
 
@@ -271,12 +274,14 @@ impl Engine {
                 *st = self.st.parse(p);
             }
             let table = &self.st.sessions;
-            for st in steps.iter() {
+            // A table that fits the caches gains nothing from the extra passes.
+            let warm = table.len() < PREFETCH_MIN_SESSIONS;
+            for st in steps.iter().filter(|_| !warm) {
                 if let Step::Flow { hash, .. } = *st {
                     table.prefetch_index(hash);
                 }
             }
-            for st in steps.iter() {
+            for st in steps.iter().filter(|_| !warm) {
                 if let Step::Flow { hash, .. } = *st {
                     table.prefetch_session(hash);
                 }
@@ -321,7 +326,7 @@ impl Engine {
             lent_slot,
             ..
         } = &mut self.st;
-        let n = sessions.expire(now, budget, |s| release(pools, adf, &s.payload, now));
+        let n = sessions.expire(now, budget, |s| release(pools, adf, s, now));
         stats.sessions_expired += n as u64;
         pools.tick(now, budget);
         frags.expire(now);
@@ -373,10 +378,10 @@ impl Engine {
 fn release(
     pools: &mut Pools,
     adf: &mut HashMap<AdfKey, u32, SeededState>,
-    t: &Translation,
+    s: &Session<Translation>,
     now: Instant,
 ) {
-    for m in [&t.owner, &t.dst_owner] {
+    for m in &s.payload.refs(s.orig(), s.reply()) {
         if m.pool == MappingRef::NO_POOL {
             continue;
         }
@@ -937,9 +942,10 @@ impl State {
         let t = Translation {
             fwd,
             rev,
-            owner,
-            dst_owner,
+            owner_pool: owner.pool,
+            dst_owner_pool: dst_owner.pool,
         };
+        debug_assert_eq!(t.refs(&key, &reply), [owner, dst_owner]);
         let State {
             sessions,
             pools,
@@ -950,7 +956,7 @@ impl State {
         let mut evicted = 0u64;
         let ins = sessions.insert(key, reply, t, now, key.src, |s| {
             evicted += 1;
-            release(pools, adf, &s.payload, now);
+            release(pools, adf, s, now);
         });
         stats.sessions_expired += evicted;
         match ins {

@@ -120,24 +120,54 @@ impl Rewrite {
     }
 }
 
-/// What a session stores: one rewrite per direction plus what must be
-/// released when the session dies.
+/// What a session stores: one rewrite per direction plus the pools whose
+/// mappings it holds (the mappings themselves follow from the session's
+/// keys, see [`Translation::refs`]). 40 bytes, `repr(C)` so that it sits
+/// right after the session's hot fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct Translation {
     /// Applied to packets matching the session's original key.
     pub fwd: Rewrite,
     /// Applied to packets matching the session's reply key.
     pub rev: Rewrite,
-    /// The mapping the translated source uses.
-    pub(crate) owner: MappingRef,
-    /// The mapping an inbound session reached (endpoint-independent inbound).
-    pub(crate) dst_owner: MappingRef,
+    /// Pool of the mapping the translated source uses, or `NO_POOL`.
+    pub(crate) owner_pool: u16,
+    /// Pool of the mapping an inbound session reached
+    /// (endpoint-independent inbound), or `NO_POOL`.
+    pub(crate) dst_owner_pool: u16,
 }
 
 impl Translation {
-    /// The external endpoint this session holds in a pool, if any.
-    pub fn mapping(&self) -> Option<(Ipv4Addr, u16)> {
-        (self.owner.pool != MappingRef::NO_POOL).then_some(self.owner.external)
+    /// The mappings (source, destination) a session keyed `orig`/`reply`
+    /// holds: a source mapping binds the original source to the reply's
+    /// destination and talks to the reply's source; a destination mapping
+    /// binds the reply's source (the internal host) to the original
+    /// destination and talks to the original source.
+    pub(crate) fn refs(&self, orig: &FlowKey, reply: &FlowKey) -> [MappingRef; 2] {
+        let owner = if self.owner_pool == MappingRef::NO_POOL {
+            MappingRef::NONE
+        } else {
+            MappingRef {
+                pool: self.owner_pool,
+                proto: orig.proto,
+                internal: (orig.src, orig.src_port),
+                external: (reply.dst, reply.dst_port),
+                remote: reply.src,
+            }
+        };
+        let dst_owner = if self.dst_owner_pool == MappingRef::NO_POOL {
+            MappingRef::NONE
+        } else {
+            MappingRef {
+                pool: self.dst_owner_pool,
+                proto: orig.proto,
+                internal: (reply.src, reply.src_port),
+                external: (orig.dst, orig.dst_port),
+                remote: orig.src,
+            }
+        };
+        [owner, dst_owner]
     }
 }
 
