@@ -71,12 +71,13 @@ impl Index {
         }
     }
 
-    /// Loads the home bucket of `hash` so that a later [`Index::find`] hits
+    /// Reads the home bucket of `hash` so that a later [`Index::find`] hits
     /// the cache: a burst issues these for all its packets back to back so
-    /// that the misses overlap.
+    /// that the misses overlap. The caller folds the results and passes
+    /// them to `black_box` once, so no store waits on each load.
     #[inline(always)]
-    pub(crate) fn touch(&self, hash: u64) {
-        std::hint::black_box(self.buckets[self.home(hash)].overflow);
+    pub(crate) fn touch(&self, hash: u64) -> u32 {
+        self.buckets[self.home(hash)].overflow
     }
 
     /// The first value under `hash` for which `eq` holds.

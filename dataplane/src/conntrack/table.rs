@@ -505,33 +505,29 @@ impl<T> SessionTable<T> {
         Some((SessionId { index, gen }, Dir::from_bit(v)))
     }
 
-    /// Loads the index line of `hash` (first pass of a burst: issued for
-    /// every packet before any lookup, so the cache misses overlap).
+    /// Reads the index line of `hash` (first pass of a burst: issued for
+    /// every packet before any lookup, so the cache misses overlap). Fold
+    /// the results and `black_box` them once.
     #[inline]
-    pub fn prefetch_index(&self, hash: u64) {
-        self.index.touch(hash);
+    pub fn prefetch_index(&self, hash: u64) -> u32 {
+        self.index.touch(hash)
     }
 
-    /// Loads the session the first index entry tagged like `hash` names
-    /// (second pass of a burst; no key comparison). Only warms the cache:
-    /// the packet is looked up for real when processed, after the burst's
-    /// earlier packets.
+    /// The slot of the first index entry tagged like `hash` (no key
+    /// comparison), `u32::MAX` if none: second pass of a burst, on lines
+    /// [`SessionTable::prefetch_index`] loaded.
     #[inline]
-    pub fn prefetch_session(&self, hash: u64) {
-        let slots = &self.slots;
-        self.index.find(hash, |v| {
-            if let Some(Slot {
-                gen,
-                session: Some(s),
-                ..
-            }) = slots.get((v >> 1) as usize)
-            {
-                // The slot's first line (gen, keys, state) and its second
-                // (the payload's end and the packet counts).
-                std::hint::black_box((*gen, s.packets[0]));
-            }
-            true
-        });
+    pub fn prefetch_candidate(&self, hash: u64) -> u32 {
+        self.index.find(hash, |_| true).map_or(NIL, |v| v >> 1)
+    }
+
+    /// Reads both lines of slot `slot` (third pass; a cheap, branch-free
+    /// loop so that many of these misses are in flight together). Only
+    /// warms the cache: each packet is looked up for real when processed,
+    /// after the burst's earlier packets.
+    #[inline]
+    pub fn prefetch_slot(&self, slot: u32) -> u32 {
+        self.slots.get(slot as usize).map_or(0, |s| s.gen ^ s.next)
     }
 
     /// The session behind a live id.

@@ -253,8 +253,8 @@ impl Engine {
     /// Same result as calling `process` on each packet in order, but in
     /// passes over up to [`BURST_MAX`] packets so that their cache misses
     /// overlap instead of queueing: parse and hash every packet, load every
-    /// packet's index line, then every hit's session, then process them one
-    /// by one (looking each up again, so a session an earlier packet of the
+    /// packet's index line, find each one's candidate slot, load those
+    /// slots, then process the packets one by one (looking each up again, so a session an earlier packet of the
     /// burst created or removed is seen as in the one-by-one order).
     pub fn process_burst(
         &mut self,
@@ -265,6 +265,7 @@ impl Engine {
     ) {
         let n = pkts.len().min(out.len());
         let mut steps = [Step::Drop(DropReason::Ipv4Truncated); BURST_MAX];
+        let mut cand = [u32::MAX; BURST_MAX];
         for (pkts, out) in pkts[..n]
             .chunks_mut(BURST_MAX)
             .zip(out[..n].chunks_mut(BURST_MAX))
@@ -275,16 +276,26 @@ impl Engine {
             }
             let table = &self.st.sessions;
             // A table that fits the caches gains nothing from the extra passes.
-            let warm = table.len() < PREFETCH_MIN_SESSIONS;
-            for st in steps.iter().filter(|_| !warm) {
-                if let Step::Flow { hash, .. } = *st {
-                    table.prefetch_index(hash);
+            if table.len() >= PREFETCH_MIN_SESSIONS {
+                // Tight loops with no store per load, so that the out-of-order
+                // window holds many misses at once.
+                let mut acc = 0u32;
+                for st in steps.iter() {
+                    if let Step::Flow { hash, .. } = *st {
+                        acc ^= table.prefetch_index(hash);
+                    }
                 }
-            }
-            for st in steps.iter().filter(|_| !warm) {
-                if let Step::Flow { hash, .. } = *st {
-                    table.prefetch_session(hash);
+                let cand = &mut cand[..steps.len()];
+                for (c, st) in cand.iter_mut().zip(steps.iter()) {
+                    *c = match *st {
+                        Step::Flow { hash, .. } => table.prefetch_candidate(hash),
+                        _ => u32::MAX,
+                    };
                 }
+                for &c in cand.iter() {
+                    acc ^= table.prefetch_slot(c);
+                }
+                std::hint::black_box(acc);
             }
             for ((st, p), v) in steps.iter().zip(pkts.iter_mut()).zip(out.iter_mut()) {
                 *v = self.st.finish(&self.snap, *st, p, in_if, now);
