@@ -1,12 +1,13 @@
 //! The session table's key index: a fixed-size, cache-line-bucketed hash
 //! index from a key hash to a `u32` value (`slot << 1 | dir`).
 //!
-//! Layout: `buckets` 64-byte buckets, each seven `u64` entries plus an
-//! overflow count. An entry is `tag << 32 | (value + 1)`, 0 when empty; the
-//! tag is the hash's high 32 bits and the home bucket comes from its low 32
-//! bits, so a lookup reads one cache line and only calls the caller's key
-//! comparison (which touches the session) on a tag match: a miss costs one
-//! line, not a session.
+//! Layout: 64-byte buckets of seven entries: eight 32-bit tags (the last
+//! never used), seven values and an overflow count. A tag is the hash's
+//! high 32 bits with the low bit set (0 marks a free entry); the home
+//! bucket comes from the hash's low 32 bits. A lookup compares the tags in
+//! two vector compares, reads one cache line and only calls the caller's
+//! key comparison (which touches the session) on a tag match: a miss costs
+//! one line, not a session.
 //!
 //! Collisions: an entry goes in the first bucket with a free entry from its
 //! home on (wrapping); every bucket it passes counts it in `overflow`, so a
@@ -18,16 +19,17 @@
 //! bucket `b` with home `h`, each bucket from `h` up to (excluding) `b` has
 //! an `overflow` count that includes it. Sized once in `new`.
 
-/// Entries per bucket: seven entries and the overflow word fill a line.
+/// Entries per bucket: tags, values and the overflow word fill a line.
 const WAYS: usize = 7;
 
 #[derive(Clone, Copy, Default)]
 #[repr(C, align(64))]
 struct Bucket {
-    e: [u64; WAYS],
+    /// `tags[WAYS]` stays 0 so eight lanes can be compared at once.
+    tags: [u32; WAYS + 1],
+    vals: [u32; WAYS],
     /// Entries stored past this bucket whose probe started at or before it.
     overflow: u32,
-    _pad: u32,
 }
 
 pub(crate) struct Index {
@@ -36,8 +38,8 @@ pub(crate) struct Index {
 }
 
 #[inline(always)]
-fn tag(hash: u64) -> u64 {
-    hash >> 32
+fn tag(hash: u64) -> u32 {
+    (hash >> 32) as u32 | 1
 }
 
 impl Index {
@@ -80,6 +82,16 @@ impl Index {
         self.buckets[self.home(hash)].overflow
     }
 
+    /// Bit `j` set where `tags[j] == t`.
+    #[inline(always)]
+    fn matches(bk: &Bucket, t: u32) -> u32 {
+        let mut m = 0u32;
+        for (j, &x) in bk.tags.iter().enumerate() {
+            m |= u32::from(x == t) << j;
+        }
+        m
+    }
+
     /// The first value under `hash` for which `eq` holds.
     #[inline]
     pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
@@ -87,13 +99,10 @@ impl Index {
         let mut b = self.home(hash);
         loop {
             let bk = &self.buckets[b];
-            // Branch-free tag match over the line, then the (usually one) hit.
-            let mut m = 0u32;
-            for (j, &e) in bk.e.iter().enumerate() {
-                m |= u32::from(e >> 32 == t && e as u32 != 0) << j;
-            }
+            let mut m = Self::matches(bk, t);
             while m != 0 {
-                let v = (bk.e[m.trailing_zeros() as usize] as u32).wrapping_sub(1);
+                // Lane WAYS is never tagged, so j < WAYS.
+                let v = bk.vals[(m.trailing_zeros() as usize).min(WAYS - 1)];
                 if eq(v) {
                     return Some(v);
                 }
@@ -106,18 +115,20 @@ impl Index {
         }
     }
 
-    /// Adds `value` (< 2^31) under `hash`. The caller keeps `len` below the
+    /// Adds `value` under `hash`. The caller keeps `len` below the
     /// `max_entries` given to `new`.
     pub(crate) fn insert(&mut self, hash: u64, value: u32) {
-        let entry = (tag(hash) << 32) | u64::from(value + 1);
+        let t = tag(hash);
         let mut b = self.home(hash);
         for _ in 0..self.buckets.len() {
-            if let Some(e) = self.buckets[b].e.iter_mut().find(|e| **e == 0) {
-                *e = entry;
+            let bk = &mut self.buckets[b];
+            if let Some(j) = bk.tags[..WAYS].iter().position(|&x| x == 0) {
+                bk.tags[j] = t;
+                bk.vals[j] = value;
                 self.len += 1;
                 return;
             }
-            self.buckets[b].overflow += 1;
+            bk.overflow += 1;
             b = self.next(b);
         }
         unreachable!("index sized above its entry bound");
@@ -125,12 +136,14 @@ impl Index {
 
     /// Removes the entry `value` filed under `hash`; false if absent.
     pub(crate) fn remove(&mut self, hash: u64, value: u32) -> bool {
-        let entry = (tag(hash) << 32) | u64::from(value + 1);
+        let t = tag(hash);
         let home = self.home(hash);
         let mut b = home;
         loop {
-            if let Some(e) = self.buckets[b].e.iter_mut().find(|e| **e == entry) {
-                *e = 0;
+            let bk = &mut self.buckets[b];
+            if let Some(j) = (0..WAYS).find(|&j| bk.tags[j] == t && bk.vals[j] == value) {
+                bk.tags[j] = 0;
+                bk.vals[j] = 0;
                 self.len -= 1;
                 let mut p = home;
                 while p != b {
@@ -139,7 +152,7 @@ impl Index {
                 }
                 return true;
             }
-            if self.buckets[b].overflow == 0 {
+            if bk.overflow == 0 {
                 return false;
             }
             b = self.next(b);
@@ -156,7 +169,7 @@ mod tests {
         // 4 buckets, 28 entries; force everything into bucket 0's probe chain.
         let mut ix = Index::new(12);
         assert_eq!(ix.buckets.len(), 4);
-        let h = |i: u32| (u64::from(i) << 32) | 1; // home 0, distinct tags
+        let h = |i: u32| (u64::from(i) << 33) | 1; // home 0, distinct tags
         for i in 0..12 {
             ix.insert(h(i), i);
         }

@@ -162,6 +162,10 @@ struct State {
 pub struct Engine {
     snap: Arc<Snapshot>,
     st: State,
+    /// `process_burst`'s parsed packets and candidate slots, kept so that a
+    /// burst does not re-initialise 2 KiB of stack.
+    steps: [Step; BURST_MAX],
+    cand: [u32; BURST_MAX],
 }
 
 /// Destination translation chosen on a miss.
@@ -214,7 +218,12 @@ impl Engine {
             reply: vec![0u8; REPLY_BUF_LEN].into_boxed_slice(),
         };
         st.pools.sync(snap.pools(), &snap.nat);
-        Engine { snap, st }
+        Engine {
+            snap,
+            st,
+            steps: [Step::Drop(DropReason::Ipv4Truncated); BURST_MAX],
+            cand: [u32::MAX; BURST_MAX],
+        }
     }
 
     /// Switches to a newly published snapshot (between bursts). Existing
@@ -264,13 +273,11 @@ impl Engine {
         out: &mut [Verdict],
     ) {
         let n = pkts.len().min(out.len());
-        let mut steps = [Step::Drop(DropReason::Ipv4Truncated); BURST_MAX];
-        let mut cand = [u32::MAX; BURST_MAX];
         for (pkts, out) in pkts[..n]
             .chunks_mut(BURST_MAX)
             .zip(out[..n].chunks_mut(BURST_MAX))
         {
-            let steps = &mut steps[..pkts.len()];
+            let steps = &mut self.steps[..pkts.len()];
             for (st, p) in steps.iter_mut().zip(pkts.iter()) {
                 *st = self.st.parse(p);
             }
@@ -285,7 +292,7 @@ impl Engine {
                         acc ^= table.prefetch_index(hash);
                     }
                 }
-                let cand = &mut cand[..steps.len()];
+                let cand = &mut self.cand[..steps.len()];
                 for (c, st) in cand.iter_mut().zip(steps.iter()) {
                     *c = match *st {
                         Step::Flow { hash, .. } => table.prefetch_candidate(hash),
