@@ -167,3 +167,23 @@ fn n6_address_dependent_entry_outlives_older_sessions_when_index_full() {
     assert_eq!(v, fwd(LAN, SERVER));
     assert_eq!(e.stats().dropped(DropReason::Filtered), 0);
 }
+
+#[test]
+fn n6_switching_to_address_dependent_counts_existing_sessions() {
+    // The filter index is only kept once a snapshot asks for it; it must then
+    // know the remotes of sessions opened before the switch.
+    let (mut e, ext) = setup(Filtering::EndpointIndependent);
+    e.set_snapshot(snapshot(
+        &[MASQ_WAN],
+        NatConfig {
+            filtering: Filtering::AddressDependent,
+            ..small_config()
+        },
+    ));
+    let (v, p) = run(&mut e, udp(OUTSIDE, 3479, PUBLIC, ext, b"hi"), WAN, t(2));
+    assert_eq!(v, fwd(LAN, CLIENT));
+    assert_eq!(parse(&p).dport, 6000);
+    let (v, _) = run(&mut e, udp(OUTSIDE_B, 3478, PUBLIC, ext, b"hi"), WAN, t(2));
+    assert_eq!(v, Verdict::Drop(DropReason::Filtered));
+    assert_eq!(e.stats().dropped(DropReason::Filtered), 1);
+}

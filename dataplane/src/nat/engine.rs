@@ -149,8 +149,11 @@ struct State {
     /// Address-dependent filter index: live sessions per (mapping, remote).
     /// At most `adf_cap` entries; when full a new remote is not recorded
     /// (its inbound packets are filtered), existing entries keep counting.
+    /// Only kept (and allocated, ~70 B per session) once a snapshot asks
+    /// for address-dependent filtering (`adf_on`); then it stays on.
     adf: HashMap<AdfKey, u32, SeededState>,
     adf_cap: usize,
+    adf_on: bool,
     stats: WorkerStats,
     /// Shared so the control thread can read it; only this worker writes.
     rule_counters: Arc<RuleCounters>,
@@ -209,15 +212,18 @@ impl Engine {
                 Verdict::Held,
             ),
             lent_slot: None,
-            // Twice the live bound so hashbrown only ever rehashes in place.
-            adf: HashMap::with_capacity_and_hasher(cap * 2, SeededState(seed ^ 0xadf)),
+            adf: HashMap::with_hasher(SeededState(seed ^ 0xadf)),
             adf_cap: cap,
+            adf_on: false,
             stats: WorkerStats::default(),
             rule_counters: Arc::new(RuleCounters::new(snap.rules.len())),
             seed,
             reply: vec![0u8; REPLY_BUF_LEN].into_boxed_slice(),
         };
         st.pools.sync(snap.pools(), &snap.nat);
+        if snap.nat.filtering == Filtering::AddressDependent {
+            st.start_adf();
+        }
         Engine {
             snap,
             st,
@@ -228,8 +234,13 @@ impl Engine {
 
     /// Switches to a newly published snapshot (between bursts). Existing
     /// sessions keep their rewrites; rule counters restart when the rule set
-    /// changes size. Allocates only for pools the new rules introduce.
+    /// changes size. Allocates only for pools the new rules introduce, and
+    /// for the address-dependent filter index the first time a snapshot
+    /// enables that filtering (built from the live sessions, O(sessions)).
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
+        if snap.nat.filtering == Filtering::AddressDependent && !self.st.adf_on {
+            self.st.start_adf();
+        }
         if snap.rules.len() != self.snap.rules.len() {
             self.st.rule_counters = Arc::new(RuleCounters::new(snap.rules.len()));
         }
@@ -411,6 +422,23 @@ fn release(
                 adf.remove(&k);
             }
         }
+    }
+}
+
+/// Counts one more session of mapping `m` talking to its remote.
+fn adf_add(adf: &mut HashMap<AdfKey, u32, SeededState>, cap: usize, m: &MappingRef) {
+    if m.pool == MappingRef::NO_POOL {
+        return;
+    }
+    // A full index refuses new remotes only: an existing entry must count
+    // every session, or the first to die would remove it under the others.
+    let full = adf.len() >= cap;
+    match adf.entry((m.proto, m.external.0, m.external.1, m.remote)) {
+        Entry::Occupied(mut o) => *o.get_mut() += 1,
+        Entry::Vacant(v) if !full => {
+            v.insert(1);
+        }
+        Entry::Vacant(_) => {}
     }
 }
 
@@ -980,23 +1008,9 @@ impl State {
         match ins {
             Ok(_) => {
                 self.stats.sessions_created += 1;
-                for m in [&owner, &dst_owner] {
-                    if m.pool == MappingRef::NO_POOL {
-                        continue;
-                    }
-                    // A full index refuses new remotes only: an existing
-                    // entry must count every session, or the first to die
-                    // would remove it under the others.
-                    let full = self.adf.len() >= self.adf_cap;
-                    match self
-                        .adf
-                        .entry((m.proto, m.external.0, m.external.1, m.remote))
-                    {
-                        Entry::Occupied(mut o) => *o.get_mut() += 1,
-                        Entry::Vacant(v) if !full => {
-                            v.insert(1);
-                        }
-                        Entry::Vacant(_) => {}
+                if self.adf_on {
+                    for m in [&owner, &dst_owner] {
+                        adf_add(&mut self.adf, self.adf_cap, m);
                     }
                 }
             }
@@ -1018,6 +1032,19 @@ impl State {
             Verdict::Forward { out_if, next_hop }
         };
         Ok((Some(fwd), v))
+    }
+
+    /// Allocates the address-dependent filter index and counts every live
+    /// session in it.
+    fn start_adf(&mut self) {
+        // Twice the live bound so hashbrown only ever rehashes in place.
+        self.adf = HashMap::with_capacity_and_hasher(self.adf_cap * 2, *self.adf.hasher());
+        self.adf_on = true;
+        for (_, s) in self.sessions.iter() {
+            for m in &s.payload.refs(s.orig(), s.reply()) {
+                adf_add(&mut self.adf, self.adf_cap, m);
+            }
+        }
     }
 
     fn release_refs(&mut self, m: &MappingRef, now: Instant) {
