@@ -601,11 +601,32 @@ impl<T> SessionTable<T> {
         payload: T,
         now: Instant,
         subscriber: Ipv4Addr,
-        mut on_evict: impl FnMut(&Session<T>),
+        on_evict: impl FnMut(&Session<T>),
     ) -> Result<SessionId, InsertError> {
         let h_orig = orig.hash_with(self.seed);
+        if self.lookup(&orig, h_orig).is_some() {
+            return Err(InsertError::Exists);
+        }
+        self.insert_missed(orig, h_orig, reply, payload, now, subscriber, on_evict)
+    }
+
+    /// [`SessionTable::insert`] for a caller whose `lookup(&orig, h_orig)`
+    /// just returned `None` with no table change since (the miss path of a
+    /// packet): skips looking `orig` up again.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_missed(
+        &mut self,
+        orig: FlowKey,
+        h_orig: u64,
+        reply: FlowKey,
+        payload: T,
+        now: Instant,
+        subscriber: Ipv4Addr,
+        mut on_evict: impl FnMut(&Session<T>),
+    ) -> Result<SessionId, InsertError> {
+        debug_assert_eq!(h_orig, orig.hash_with(self.seed));
         let h_reply = reply.hash_with(self.seed);
-        if self.lookup(&orig, h_orig).is_some() || self.lookup(&reply, h_reply).is_some() {
+        if self.lookup(&reply, h_reply).is_some() {
             return Err(InsertError::Exists);
         }
         if self.subscriber_limit != 0

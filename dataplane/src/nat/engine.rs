@@ -1000,7 +1000,8 @@ impl State {
             ..
         } = self;
         let mut evicted = 0u64;
-        let ins = sessions.insert(key, reply, t, now, key.src, |s| {
+        // `key` missed under `hash` at the start of this path.
+        let ins = sessions.insert_missed(key, hash, reply, t, now, key.src, |s| {
             evicted += 1;
             release(pools, adf, s, now);
         });
