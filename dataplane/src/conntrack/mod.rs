@@ -3,8 +3,9 @@
 //! - [`Instant`] / [`Timeouts`]: injected millisecond time and the idle
 //!   timeouts (N7-N10); nothing here reads a clock.
 //! - [`FlowKey`]: the 5-tuple and its keyed hash, computed once per packet.
-//! - [`SessionTable`]: bounded, preallocated, both-keys-indexed sessions with
-//!   O(1) LRU expiry per timer class and the full-table policy.
+//! - [`SessionTable`]: bounded, preallocated, both-keys-indexed sessions
+//!   (a tagged one-cache-line-per-probe index), lazy timer-wheel expiry with
+//!   no list work per packet, and the full-table policy.
 //! - [`tcp`]: the TCP state machine (its module docs list the states).
 //! - [`ports`]: endpoint-independent mappings and per-worker port allocation
 //!   (N1-N5).
@@ -12,8 +13,10 @@
 //! Beyond the common contract: `SessionTable::insert` takes an `on_evict`
 //! callback (a full-table reclaim frees a session whose port mapping the
 //! owner must release), `get`/`get_mut` have non-panicking `try_` twins,
-//! `remove` returns the session, and `AllocError` has an
-//! `UnsupportedProtocol` variant. `InsertError::Exists` maps to
+//! `remove` returns the session, `insert_missed` skips re-checking a key
+//! the caller just missed, `prefetch_index`/`prefetch_candidate`/
+//! `prefetch_slot` let a burst overlap its cache misses, and `AllocError`
+//! has an `UnsupportedProtocol` variant. `InsertError::Exists` maps to
 //! `DropReason::SessionClash`.
 //!
 //! Ownership: each worker owns one `SessionTable` and one `ports::Mappings`

@@ -1,13 +1,14 @@
-//! The bounded session table with per-timer-class LRU expiry.
+//! The bounded session table with lazy timer-wheel expiry.
 //!
 //! Layout: a slab `Vec<Slot<T>>` (capacity fixed at `new`, slots pushed
-//! lazily but never beyond it) and a tagged, cache-line-bucketed index
-//! ([`super::index`]) whose values are `slot << 1 | dir`, so one session is reachable from both its
+//! lazily but never beyond it; 128-byte cache-aligned slots for the NAT's
+//! payload) and a tagged, cache-line-bucketed index (`super::index`) whose
+//! values are `slot << 1 | dir`, so one session is reachable from both its
 //! original and its reply key. Free slots form a singly linked free list.
 //!
 //! Expiry (no list work per packet): a refresh only stores `refreshed =
 //! now` in the session slot the lookup already touched. UDP, ICMP and
-//! established TCP sessions sit in a two-level timer wheel ([`Wheel`]:
+//! established TCP sessions sit in a two-level timer wheel (`Wheel`:
 //! 65,536 one-millisecond slots, then 65,536 slots of 65.536 s) at a *lazy*
 //! deadline that is never later than their real one. When a slot comes due,
 //! each entry is re-checked: a session refreshed meanwhile is re-inserted at
@@ -27,7 +28,7 @@
 //! - `len` live sessions: transitory TCP ones on the transitory list in
 //!   refresh order, every other one in exactly one wheel slot whose time is
 //!   at most its deadline (or the wheel's current slot, if already overdue);
-//! - the index ([`super::index`]) is sized for 2 entries per session at a
+//! - the index (`super::index`) is sized for 2 entries per session at a
 //!   load of at most about 0.6: nothing allocates after `new`.
 //!
 //! Lifetime: a session is live (found by `lookup`, refreshed by
@@ -41,6 +42,9 @@
 //! deadline has passed, else the oldest transitory TCP session (half-open,
 //! closing or reset), else fails with [`InsertError::TableFull`]. Established
 //! TCP sessions and UDP/ICMP sessions are never evicted before their time.
+//! Looking for an expired session re-files at most 256 refreshed wheel
+//! entries per insert (bounded cost); past that the insert proceeds as if
+//! none had expired.
 
 use std::net::Ipv4Addr;
 

@@ -290,37 +290,75 @@ impl Engine {
         {
             let steps = &mut self.steps[..pkts.len()];
             for (st, p) in steps.iter_mut().zip(pkts.iter()) {
-                *st = self.st.parse(p);
+                *st = self.st.parse(p, false);
             }
-            let table = &self.st.sessions;
-            // A table that fits the caches gains nothing from the extra passes.
-            if table.len() >= PREFETCH_MIN_SESSIONS {
-                // Tight loops with no store per load, so that the out-of-order
-                // window holds many misses at once.
-                let mut acc = 0u32;
-                for st in steps.iter() {
-                    if let Step::Flow { hash, .. } = *st {
-                        acc ^= table.prefetch_index(hash);
-                    }
-                }
-                let cand = &mut self.cand[..steps.len()];
-                for (c, st) in cand.iter_mut().zip(steps.iter()) {
-                    *c = match *st {
-                        Step::Flow { hash, .. } => table.prefetch_candidate(hash),
-                        _ => u32::MAX,
-                    };
-                }
-                for &c in cand.iter() {
-                    acc ^= table.prefetch_slot(c);
-                }
-                std::hint::black_box(acc);
-            }
+            Self::prefetch_steps(&self.st.sessions, steps, &mut self.cand);
             for ((st, p), v) in steps.iter().zip(pkts.iter_mut()).zip(out.iter_mut()) {
                 *v = self.st.finish(&self.snap, *st, p, in_if, now);
                 if let Verdict::Drop(r) = *v {
                     self.st.stats.drop(r);
                 }
             }
+        }
+    }
+
+    /// [`Engine::process`] for a caller (the frame pipeline) that already
+    /// ran `Ipv4Packet::new_checked` and `validate_rfc1812` on `pkt`: the
+    /// header checksum and martian-source check are not repeated. Same
+    /// verdicts as `process` for such a packet.
+    pub fn process_checked(&mut self, pkt: &mut [u8], in_if: IfIndex, now: Instant) -> Verdict {
+        let step = self.st.parse(pkt, true);
+        let v = self.st.finish(&self.snap, step, pkt, in_if, now);
+        if let Verdict::Drop(r) = v {
+            self.st.stats.drop(r);
+        }
+        v
+    }
+
+    /// Warms the cache for up to [`BURST_MAX`] IPv4 packets that the caller
+    /// is about to hand to `process`/`process_checked` one by one (when it
+    /// cannot use `process_burst`): parses and hashes them, then loads their
+    /// index lines and candidate sessions as `process_burst` does. Changes
+    /// no state; does nothing while the table is small enough to stay cached.
+    pub fn prefetch_burst<'a>(&mut self, pkts: impl IntoIterator<Item = &'a [u8]>) {
+        if self.st.sessions.len() < PREFETCH_MIN_SESSIONS {
+            return;
+        }
+        let mut n = 0;
+        for (st, p) in self.steps.iter_mut().zip(pkts) {
+            *st = self.st.parse(p, false);
+            n += 1;
+        }
+        Self::prefetch_steps(&self.st.sessions, &self.steps[..n], &mut self.cand);
+    }
+
+    /// The prefetch passes over parsed packets (see `process_burst`).
+    fn prefetch_steps(
+        table: &SessionTable<Translation>,
+        steps: &[Step],
+        cand: &mut [u32; BURST_MAX],
+    ) {
+        // A table that fits the caches gains nothing from the extra passes.
+        if table.len() >= PREFETCH_MIN_SESSIONS {
+            // Tight loops with no store per load, so that the out-of-order
+            // window holds many misses at once.
+            let mut acc = 0u32;
+            for st in steps.iter() {
+                if let Step::Flow { hash, .. } = *st {
+                    acc ^= table.prefetch_index(hash);
+                }
+            }
+            let cand = &mut cand[..steps.len()];
+            for (c, st) in cand.iter_mut().zip(steps.iter()) {
+                *c = match *st {
+                    Step::Flow { hash, .. } => table.prefetch_candidate(hash),
+                    _ => u32::MAX,
+                };
+            }
+            for &c in cand.iter() {
+                acc ^= table.prefetch_slot(c);
+            }
+            std::hint::black_box(acc);
         }
     }
 
@@ -455,20 +493,26 @@ impl State {
         in_if: IfIndex,
         now: Instant,
     ) -> Verdict {
-        let step = self.parse(buf);
+        let step = self.parse(buf, false);
         self.finish(snap, step, buf, in_if, now)
     }
 
     /// Validates a packet and extracts what processing needs, without
     /// touching any state (so a burst can parse every packet first).
     #[inline]
-    fn parse(&self, buf: &[u8]) -> Step {
+    ///
+    /// `checked`: the caller already ran `Ipv4Packet::new_checked` and
+    /// `validate_rfc1812` on these bytes, so the header checksum and the
+    /// martian-source check are not repeated.
+    fn parse(&self, buf: &[u8], checked: bool) -> Step {
         let ip = match Ipv4Packet::new_checked(buf) {
             Ok(p) => p,
             Err(e) => return Step::Drop(e.reason()),
         };
-        if let Err(e) = ip.validate_rfc1812() {
-            return Step::Drop(e.reason());
+        if !checked {
+            if let Err(e) = ip.validate_rfc1812() {
+                return Step::Drop(e.reason());
+            }
         }
         let ihl = usize::from(ip.header_len());
         let total = usize::from(ip.total_len());
