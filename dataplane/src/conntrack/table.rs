@@ -711,9 +711,47 @@ impl<T> SessionTable<T> {
         tcp_flags: Option<u8>,
         now: Instant,
     ) -> bool {
-        let inbound_refresh = self.timeouts.udp_inbound_refresh;
-        let Some(s) = self.try_get_mut(id) else {
+        if self.try_get(id).is_none() {
             return false;
+        }
+        self.account(id.index, dir, tcp_flags, now);
+        true
+    }
+
+    /// The fast path in one probe: finds the session `key` (hashed `hash`)
+    /// belongs to, lets `f` read its payload for that side, then accounts the
+    /// packet as [`SessionTable::on_packet`] does. `None` (nothing touched)
+    /// if no session has that key. Same as `lookup` + `get` + `on_packet`.
+    #[inline]
+    pub fn hit<R>(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        tcp_flags: Option<u8>,
+        now: Instant,
+        f: impl FnOnce(&T, Dir) -> R,
+    ) -> Option<R> {
+        let slots = &self.slots;
+        let v = self
+            .index
+            .find(hash, |v| entry_key(slots, v) == Some(key))?;
+        let (i, dir) = (v >> 1, Dir::from_bit(v));
+        // The index only names live slots (module invariants).
+        let r = f(&self.slots.get(i as usize)?.session.as_ref()?.payload, dir);
+        self.account(i, dir, tcp_flags, now);
+        Some(r)
+    }
+
+    /// `on_packet` for live slot `i`.
+    #[inline]
+    fn account(&mut self, i: u32, dir: Dir, tcp_flags: Option<u8>, now: Instant) {
+        let inbound_refresh = self.timeouts.udp_inbound_refresh;
+        let Some(s) = self
+            .slots
+            .get_mut(i as usize)
+            .and_then(|s| s.session.as_mut())
+        else {
+            return;
         };
         s.packets[dir as usize] += 1;
         let (class, refresh) = if s.keys[0].proto == ip_proto::TCP {
@@ -730,7 +768,7 @@ impl<T> SessionTable<T> {
             (s.class, dir == Dir::Original || inbound_refresh)
         };
         if !refresh {
-            return true;
+            return;
         }
         // Never move a deadline backwards (keeps the transitory list sorted
         // and wheel positions no later than deadlines).
@@ -740,10 +778,9 @@ impl<T> SessionTable<T> {
         if class == TimerClass::TcpTransitory || old == TimerClass::TcpTransitory {
             self.class_count[old as usize] -= 1;
             self.class_count[class as usize] += 1;
-            self.unlink(id.index);
-            self.link(id.index);
+            self.unlink(i);
+            self.link(i);
         }
-        true
     }
 
     /// Frees up to `budget` sessions whose idle timer ran out by `now`,

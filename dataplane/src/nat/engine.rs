@@ -680,17 +680,15 @@ impl State {
         let Some(pkt) = buf.get_mut(..total) else {
             return Verdict::Drop(DropReason::Ipv4Truncated);
         };
-        let verdict = if let Some((id, dir)) = self.sessions.lookup(&key, hash) {
-            let Some(s) = self.sessions.try_get(id) else {
-                return Verdict::Drop(DropReason::NoMapping);
-            };
-            let rw = if dir == Dir::Original {
-                s.payload.fwd
+        let hit = self.sessions.hit(&key, hash, tcp_flags, now, |t, dir| {
+            if dir == Dir::Original {
+                t.fwd
             } else {
-                s.payload.rev
-            };
+                t.rev
+            }
+        });
+        let verdict = if let Some(rw) = hit {
             rw.apply(pkt, ihl, L4Part::Full);
-            self.sessions.on_packet(id, dir, tcp_flags, now);
             self.stats.fast_path_hits += 1;
             let v = route_to(snap, &rw);
             (Some(rw), v)
