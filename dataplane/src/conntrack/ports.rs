@@ -36,7 +36,7 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use hashbrown::HashTable;
+use super::index::Index;
 
 use super::key::{hash2, hash_addr, random_seed};
 use super::time::Instant;
@@ -313,12 +313,12 @@ pub struct Mappings {
     map_free: u32,
     map_len: usize,
     /// (proto, internal addr, internal port) -> mapping index.
-    out_index: HashTable<u32>,
+    out_index: Index,
     /// (proto, external addr, external port) -> mapping index.
-    in_index: HashTable<u32>,
+    in_index: Index,
     hosts: Vec<Host>,
     host_free: u32,
-    host_index: HashTable<u32>,
+    host_index: Index,
     quarantine: VecDeque<Quarantined>,
     seed: u64,
     rng: u64,
@@ -423,11 +423,11 @@ impl Mappings {
             maps: Vec::with_capacity(cap),
             map_free: NIL,
             map_len: 0,
-            out_index: HashTable::with_capacity(cap * 2 + 2),
-            in_index: HashTable::with_capacity(cap * 2 + 2),
+            out_index: Index::new(cap),
+            in_index: Index::new(cap),
             hosts: Vec::with_capacity(cap),
             host_free: NIL,
-            host_index: HashTable::with_capacity(cap * 2 + 2),
+            host_index: Index::new(cap),
             quarantine: VecDeque::with_capacity(cap),
             seed,
             rng,
@@ -562,30 +562,15 @@ impl Mappings {
             return true;
         }
         let ext_addr = self.pool[usize::from(m.ext_idx)];
-        if let Ok(e) = self
-            .out_index
-            .find_entry(out_hash(pi, m.int_addr, m.int_port, self.seed), |&x| {
-                x == mi
-            })
-        {
-            e.remove();
-        }
-        if let Ok(e) = self
-            .in_index
-            .find_entry(in_hash(pi, ext_addr, m.ext_port, self.seed), |&x| x == mi)
-        {
-            e.remove();
-        }
+        self.out_index
+            .remove(out_hash(pi, m.int_addr, m.int_port, self.seed), mi);
+        self.in_index
+            .remove(in_hash(pi, ext_addr, m.ext_port, self.seed), mi);
         let h = m.host as usize;
         self.hosts[h].mappings -= 1;
         if self.hosts[h].mappings == 0 {
             let addr = self.hosts[h].addr;
-            if let Ok(e) = self
-                .host_index
-                .find_entry(hash_addr(addr, self.seed), |&x| x as usize == h)
-            {
-                e.remove();
-            }
+            self.host_index.remove(hash_addr(addr, self.seed), h as u32);
             self.hosts[h].next_free = self.host_free;
             self.host_free = h as u32;
         }
@@ -682,32 +667,27 @@ impl Mappings {
     fn find_out(&self, pi: usize, (addr, port): (Ipv4Addr, u16)) -> Option<u32> {
         let maps = &self.maps;
         self.out_index
-            .find(out_hash(pi, addr, port, self.seed), |&m| {
+            .find(out_hash(pi, addr, port, self.seed), |m| {
                 let m = &maps[m as usize];
                 m.int_addr == addr && m.int_port == port && usize::from(m.proto) == pi
             })
-            .copied()
     }
 
     fn find_in(&self, pi: usize, (addr, port): (Ipv4Addr, u16)) -> Option<u32> {
         let (maps, pool) = (&self.maps, &self.pool);
-        self.in_index
-            .find(in_hash(pi, addr, port, self.seed), |&m| {
-                let m = &maps[m as usize];
-                m.ext_port == port
-                    && usize::from(m.proto) == pi
-                    && pool.get(usize::from(m.ext_idx)) == Some(&addr)
-            })
-            .copied()
+        self.in_index.find(in_hash(pi, addr, port, self.seed), |m| {
+            let m = &maps[m as usize];
+            m.ext_port == port
+                && usize::from(m.proto) == pi
+                && pool.get(usize::from(m.ext_idx)) == Some(&addr)
+        })
     }
 
     fn find_host(&self, addr: Ipv4Addr) -> Option<u32> {
         let hosts = &self.hosts;
-        self.host_index
-            .find(hash_addr(addr, self.seed), |&h| {
-                hosts[h as usize].addr == addr
-            })
-            .copied()
+        self.host_index.find(hash_addr(addr, self.seed), |h| {
+            hosts[h as usize].addr == addr
+        })
     }
 
     fn allocate(
@@ -756,11 +736,7 @@ impl Mappings {
                     self.hosts.push(host);
                     (self.hosts.len() - 1) as u32
                 };
-                let (hosts, seed) = (&self.hosts, self.seed);
-                self.host_index
-                    .insert_unique(hash_addr(internal.0, seed), h, |&x| {
-                        hash_addr(hosts[x as usize].addr, seed)
-                    });
+                self.host_index.insert(hash_addr(internal.0, self.seed), h);
                 h
             }
         };
@@ -788,22 +764,10 @@ impl Mappings {
         };
         self.map_len += 1;
         let ext_addr = self.pool[usize::from(ext_idx)];
-        let (maps, pool, seed) = (&self.maps, &self.pool, self.seed);
+        let seed = self.seed;
         self.out_index
-            .insert_unique(out_hash(pi, internal.0, internal.1, seed), mi, |&x| {
-                let m = &maps[x as usize];
-                out_hash(usize::from(m.proto), m.int_addr, m.int_port, seed)
-            });
-        self.in_index
-            .insert_unique(in_hash(pi, ext_addr, port, seed), mi, |&x| {
-                let m = &maps[x as usize];
-                in_hash(
-                    usize::from(m.proto),
-                    pool[usize::from(m.ext_idx)],
-                    m.ext_port,
-                    seed,
-                )
-            });
+            .insert(out_hash(pi, internal.0, internal.1, seed), mi);
+        self.in_index.insert(in_hash(pi, ext_addr, port, seed), mi);
         Ok((ext_addr, port))
     }
 
