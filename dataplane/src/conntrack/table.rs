@@ -48,10 +48,7 @@
 
 use std::net::Ipv4Addr;
 
-use hashbrown::HashTable;
-
 use super::index::Index;
-
 use super::key::{hash_addr, random_seed, FlowKey};
 use super::tcp::{TcpState, TcpTracker};
 use super::time::{Instant, Timeouts};
@@ -364,17 +361,23 @@ impl Wheel {
     }
 }
 
-/// A subscriber's live session count.
+/// A subscriber's live session count (0 while the entry is free).
+#[derive(Clone, Copy)]
 struct SubCount {
     addr: Ipv4Addr,
     count: u32,
+    /// Free-list link while free.
+    next_free: u32,
 }
 
 /// The per-worker session table. See the module docs for layout and policy.
 pub struct SessionTable<T> {
     slots: Vec<Slot<T>>,
     index: Index,
-    subs: HashTable<SubCount>,
+    /// Subscriber slab (at most one entry per live session) and its index.
+    subs: Vec<SubCount>,
+    sub_index: Index,
+    sub_free: u32,
     free_head: u32,
     transitory: List,
     wheel: Wheel,
@@ -409,7 +412,9 @@ impl<T> SessionTable<T> {
         let mut t = SessionTable {
             slots: Vec::with_capacity(capacity),
             index: Index::new(capacity * 2),
-            subs: HashTable::with_capacity(capacity * 2 + 2),
+            subs: Vec::with_capacity(capacity),
+            sub_index: Index::new(capacity),
+            sub_free: NIL,
             free_head: NIL,
             transitory: List::EMPTY,
             wheel: Wheel::new(),
@@ -491,9 +496,15 @@ impl<T> SessionTable<T> {
     }
     /// Live sessions of one subscriber.
     pub fn subscriber_sessions(&self, addr: Ipv4Addr) -> u32 {
-        self.subs
-            .find(hash_addr(addr, self.seed), |e| e.addr == addr)
-            .map_or(0, |e| e.count)
+        self.find_sub(addr)
+            .map_or(0, |v| self.subs[v as usize].count)
+    }
+
+    fn find_sub(&self, addr: Ipv4Addr) -> Option<u32> {
+        let subs = &self.subs;
+        self.sub_index.find(hash_addr(addr, self.seed), |v| {
+            subs.get(v as usize).is_some_and(|e| e.addr == addr)
+        })
     }
 
     /// Finds the session `key` belongs to and which side sent it.
@@ -1015,27 +1026,41 @@ impl<T> SessionTable<T> {
     }
 
     fn sub_inc(&mut self, addr: Ipv4Addr) {
-        let seed = self.seed;
-        let h = hash_addr(addr, seed);
-        if let Some(e) = self.subs.find_mut(h, |e| e.addr == addr) {
-            e.count += 1;
-        } else {
-            self.subs
-                .insert_unique(h, SubCount { addr, count: 1 }, |e| hash_addr(e.addr, seed));
+        if let Some(v) = self.find_sub(addr) {
+            self.subs[v as usize].count += 1;
+            return;
         }
+        let e = SubCount {
+            addr,
+            count: 1,
+            next_free: NIL,
+        };
+        // At most one entry per live session, so `subs` never outgrows its capacity.
+        let v = if self.sub_free != NIL {
+            let v = self.sub_free;
+            self.sub_free = self.subs[v as usize].next_free;
+            self.subs[v as usize] = e;
+            v
+        } else {
+            self.subs.push(e);
+            (self.subs.len() - 1) as u32
+        };
+        self.sub_index.insert(hash_addr(addr, self.seed), v);
     }
 
     fn sub_dec(&mut self, addr: Ipv4Addr) {
-        if let Ok(mut e) = self
-            .subs
-            .find_entry(hash_addr(addr, self.seed), |e| e.addr == addr)
-        {
-            if e.get().count <= 1 {
-                e.remove();
-            } else {
-                e.get_mut().count -= 1;
-            }
+        let Some(v) = self.find_sub(addr) else {
+            return;
+        };
+        let e = &mut self.subs[v as usize];
+        if e.count > 1 {
+            e.count -= 1;
+            return;
         }
+        e.count = 0;
+        e.next_free = self.sub_free;
+        self.sub_free = v;
+        self.sub_index.remove(hash_addr(addr, self.seed), v);
     }
 }
 
