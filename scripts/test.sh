@@ -49,7 +49,8 @@ step() {
   shift 2
   echo
   echo "=== [$name] $* (limit ${limit}s)"
-  timeout -k 60 "$limit" "$@" </dev/null >"$LOGS/$name.log" 2>&1 &
+  : >"$LOGS/$name.log" # exists before tail looks for it
+  timeout -k 60 "$limit" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
   CUR=$!
   tail -n +1 --pid="$CUR" -f "$LOGS/$name.log" &
   tailpid=$!
