@@ -30,7 +30,7 @@ state() {
     ip netns list 2>/dev/null | awk '{print "netns " $1}' | grep ' dpn-'
     ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print "link " $2}' | grep ' dpn'
     ls -1 /var/run/dpdk 2>/dev/null | sed 's/^/dpdk-runtime-dir /'
-    pgrep -x "$PROGS" 2>/dev/null | sed 's/^/pid /'
+    ps -e -o pid=,comm= | awk -v re="^($PROGS)\$" '$2 ~ re {print "process " $1 " " $2}'
   } | sort
 }
 state >"$LOGS/state-before"
