@@ -9,8 +9,10 @@ export DEBIAN_FRONTEND=noninteractive
 PKGS=(
   # build: distro DPDK (shared libs + PMDs), bindgen's libclang, net_pcap's libpcap
   dpdk dpdk-dev libdpdk-dev libclang-dev pkg-config libpcap-dev build-essential
-  # lab and demo tools
-  iproute2 ethtool iperf3 ncat curl iputils-ping traceroute socat python3 python3-scapy tcpdump tshark
+  # the namespace lab, its e2e tests and the demo (dpdk above brings dpdk-testpmd;
+  # nftables is the lab's kernel reference router, procps gives sysctl/pgrep)
+  iproute2 ethtool iperf3 ncat curl ca-certificates iputils-ping traceroute socat
+  tcpdump tshark nftables procps
 )
 
 as_root() {

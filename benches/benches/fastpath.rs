@@ -10,7 +10,7 @@
 //! NIC would DMA them); only `Engine::process_burst` is timed.
 //!
 //! `DPNAT_BENCH_THP=1` backs the big tables with transparent huge pages
-//! (`MADV_HUGEPAGE`), as hugepage memory would in a DPDK deployment; those
+//! (glibc's `glibc.malloc.hugetlb=1` tunable), as hugepage memory would in a DPDK deployment; those
 //! groups are named `fastpath-thp/...`.
 //!
 //! The same sessions then go through the whole frame pipeline
@@ -41,11 +41,8 @@ fn protos() -> Vec<(&'static str, u8)> {
         .collect()
 }
 
-#[global_allocator]
-static ALLOC: benches::counting::Counting = benches::counting::Counting;
-
 fn main() {
-    let thp = benches::counting::huge_pages_from_env();
+    let thp = benches::mem::huge_pages_from_env();
     let tag = if thp { "-thp" } else { "" };
     let mut c = Criterion::default().configure_from_args();
     for n in env_sizes(&[1_000, 1_000_000, 16_000_000]) {

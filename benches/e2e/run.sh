@@ -64,6 +64,8 @@ cleanup() {
     kill -KILL "$DUT_PID" 2>/dev/null || true
   fi
   rm -rf "$WORK"
+  # DPDK leaves its runtime directory (config, fbarrays) behind on exit.
+  rm -rf /var/run/dpdk/dut-$$ /var/run/dpdk/tp-$$ /var/run/dpdk/gen-$$-*
 }
 trap cleanup EXIT INT TERM
 

@@ -6,13 +6,12 @@
 //!   WAN 203.0.113.0/24, src-nat to a pool sized for the session count) and
 //!   a flow set with distinct 5-tuples, populated through the real slow path.
 //! - [`frames`]: the full frame pipeline (L2, ARP-resolved next hops, NAT).
-//! - [`counting`]: a counting global allocator (installed by the binaries
-//!   that measure memory and allocations per burst).
+//! - [`mem`]: resident memory and transparent huge pages on request.
 //! - [`env_sizes`]: session counts from `DPNAT_BENCH_SESSIONS`.
 #![deny(unsafe_code)]
 
-pub mod counting;
 pub mod frames;
+pub mod mem;
 pub mod pkt;
 pub mod scenario;
 

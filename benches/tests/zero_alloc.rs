@@ -1,17 +1,14 @@
 //! Steady state allocates nothing: engine fast path, full frame pipeline and
-//! session churn on the benchmark workload, counted by the benches' counting
-//! global allocator. (The report binary prints the same per-burst numbers.)
-//! One test function, so no other test thread allocates while it counts.
+//! session churn on the benchmark workload, counted on this thread by
+//! `allocation_counter` (linking it installs its global allocator). The
+//! report binary prints the same per-burst numbers.
 
-use benches::counting::{self, Counting};
+use allocation_counter::measure;
 use benches::scenario::{self, BurstBufs, Dir, Flows, BURST, T0};
 use benches::{frames, pkt, Rng};
 use dataplane::conntrack::WorkerSlice;
 use dataplane::nat::Verdict;
 use dataplane::wire::ip_proto;
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
 
 #[test]
 fn steady_state_allocates_nothing() {
@@ -27,27 +24,27 @@ fn steady_state_allocates_nothing() {
             b.fill(&flows, dir, &mut rng);
             b.process(p.engine_mut(), Flows::in_if(dir), T0, &mut out);
         }
-        let c0 = counting::snapshot();
         let mut now = T0;
-        for i in 0..2000 {
-            let dir = if i % 2 == 0 { Dir::In2Out } else { Dir::Out2In };
-            b.fill(&flows, dir, &mut rng);
-            assert_eq!(
-                b.process(p.engine_mut(), Flows::in_if(dir), now, &mut out),
-                BURST
-            );
-            frames::fill(&mut batch, &mut io, &flows, dir, &mut rng);
-            p.process_burst(Flows::in_if(dir), batch.drain(..), now, &mut io);
-            if i % 64 == 0 {
-                now = now.add_millis(10);
-                p.housekeeping(now, &mut io);
+        let allocs = measure(|| {
+            for i in 0..2000 {
+                let dir = if i % 2 == 0 { Dir::In2Out } else { Dir::Out2In };
+                b.fill(&flows, dir, &mut rng);
+                assert_eq!(
+                    b.process(p.engine_mut(), Flows::in_if(dir), now, &mut out),
+                    BURST
+                );
+                frames::fill(&mut batch, &mut io, &flows, dir, &mut rng);
+                p.process_burst(Flows::in_if(dir), batch.drain(..), now, &mut io);
+                if i % 64 == 0 {
+                    now = now.add_millis(10);
+                    p.housekeeping(now, &mut io);
+                }
             }
-        }
-        let d = c0.delta(counting::snapshot());
+        })
+        .count_total;
         assert_eq!(
-            d.allocs, 0,
-            "proto {proto}: {} allocations in 4000 bursts",
-            d.allocs
+            allocs, 0,
+            "proto {proto}: {allocs} allocations in 4000 bursts"
         );
         assert_eq!(io.sent.iter().sum::<u64>(), 2000 * BURST as u64);
     }
@@ -58,17 +55,19 @@ fn steady_state_allocates_nothing() {
     let mut buf = [[0u8; 64]; BURST];
     let mut now = T0;
     let step_ms = 301_000 * BURST as u64 / (n as u64 / 2);
-    let c0 = counting::snapshot();
-    for k in 0..500 {
-        for (j, p) in buf.iter_mut().enumerate() {
-            let (s, sp, d, dp) = scenario::flow((k * BURST + j) % (8 * n));
-            pkt::write_udp(p, s, sp, d, dp, b"churn");
-            let v = e.process(&mut p[..pkt::IP_LEN], scenario::LAN, now);
-            assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    let allocs = measure(|| {
+        for k in 0..500 {
+            for (j, p) in buf.iter_mut().enumerate() {
+                let (s, sp, d, dp) = scenario::flow((k * BURST + j) % (8 * n));
+                pkt::write_udp(p, s, sp, d, dp, b"churn");
+                let v = e.process(&mut p[..pkt::IP_LEN], scenario::LAN, now);
+                assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+            }
+            now = now.add_millis(step_ms);
+            e.housekeeping(now, 4 * BURST);
         }
-        now = now.add_millis(step_ms);
-        e.housekeeping(now, 4 * BURST);
-    }
-    assert_eq!(c0.delta(counting::snapshot()).allocs, 0, "churn allocates");
+    })
+    .count_total;
+    assert_eq!(allocs, 0, "churn allocates");
     assert!(e.stats().sessions_expired > 10_000);
 }

@@ -151,6 +151,23 @@ pub struct NatSection {
     pub line: usize,
 }
 
+/// `[exception]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExceptionConfig {
+    pub device: String,
+    pub line: usize,
+}
+
+impl ExceptionConfig {
+    pub fn device_name(&self) -> &str {
+        device_name(&self.device)
+    }
+
+    pub fn is_vdev(&self) -> bool {
+        self.device_name().starts_with("net_")
+    }
+}
+
 /// `[metrics]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MetricsConfig {
@@ -168,6 +185,9 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// `[nat]`; without it the router routes and NATs nothing.
     pub nat: Option<NatSection>,
+    /// `[exception]`: a device (normally `net_tap`) to the host kernel for
+    /// traffic addressed to the router that the dataplane does not answer.
+    pub exception: Option<ExceptionConfig>,
     pub metrics: MetricsConfig,
 }
 
@@ -180,7 +200,14 @@ struct RawConfig {
     #[serde(default, rename = "route")]
     routes: Vec<Spanned<RawRoute>>,
     nat: Option<Spanned<RawNat>>,
+    exception: Option<Spanned<RawException>>,
     metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawException {
+    device: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -596,12 +623,41 @@ impl Config {
             None => None,
         };
 
+        let exception = match &raw.exception {
+            Some(e) => {
+                let d = &e.get_ref().device;
+                let device = d.get_ref().trim();
+                let dev = device_name(device);
+                if !dev.starts_with("net_") && !is_pci_address(dev) {
+                    return Err(cx.at(
+                        d,
+                        format!("bad exception device {device:?}: expected a vdev (net_tap...) or a PCI address"),
+                    ));
+                }
+                if device.contains(char::is_whitespace) {
+                    return Err(cx.at(d, format!("bad device {device:?}: no whitespace allowed")));
+                }
+                if let Some(o) = interfaces.iter().find(|o| o.device_name() == dev) {
+                    return Err(cx.at(
+                        d,
+                        format!("device {dev:?} is already used by interface {:?}", o.name),
+                    ));
+                }
+                Some(ExceptionConfig {
+                    device: device.to_string(),
+                    line: cx.line(e.span()),
+                })
+            }
+            None => None,
+        };
+
         let cfg = Config {
             file: file.to_string(),
             eal,
             interfaces,
             routes,
             nat,
+            exception,
             metrics,
         };
         // Compile once with placeholder MACs: interfaces, routes and rules

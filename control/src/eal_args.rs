@@ -18,16 +18,17 @@ pub fn build(cfg: &Config) -> Vec<String> {
     if e.no_huge {
         a.push("--no-huge".to_string());
     }
-    if cfg.interfaces.iter().all(|i| i.is_vdev()) {
+    let devices = cfg
+        .interfaces
+        .iter()
+        .map(|i| (i.is_vdev(), &i.device))
+        .chain(cfg.exception.iter().map(|e| (e.is_vdev(), &e.device)));
+    if devices.clone().all(|(vdev, _)| vdev) {
         a.push("--no-pci".to_string());
     }
-    for i in &cfg.interfaces {
-        if i.is_vdev() {
-            a.push("--vdev".to_string());
-        } else {
-            a.push("-a".to_string());
-        }
-        a.push(i.device.clone());
+    for (vdev, device) in devices {
+        a.push(if vdev { "--vdev" } else { "-a" }.to_string());
+        a.push(device.clone());
     }
     a.push("--log-level=warning".to_string());
     a.extend(e.extra_args.iter().cloned());

@@ -138,12 +138,17 @@ pub fn run_with(
     let pool = Mempool::pktmbuf(
         &eal,
         "dpnat_pool",
-        pool_size(cfg.interfaces.len(), nworkers, nworkers, pcfg_desc),
+        pool_size(
+            cfg.interfaces.len() + usize::from(cfg.exception.is_some()),
+            nworkers,
+            nworkers,
+            pcfg_desc,
+        ),
         256,
         dataplane_buf_size(),
     )?;
 
-    let mut ports = Vec::with_capacity(cfg.interfaces.len());
+    let mut ports = Vec::with_capacity(cfg.interfaces.len() + 1);
     let mut port_macs = Vec::with_capacity(cfg.interfaces.len());
     for iface in &cfg.interfaces {
         let id = eal
@@ -192,6 +197,31 @@ pub fn run_with(
         ports.push(p);
     }
 
+    let mut exception_mac = None;
+    if let Some(ex) = &cfg.exception {
+        let at = |e: DpdkError| RunError::Io(format!("exception device {}: {e}", ex.device_name()));
+        let id = eal.port_by_name(ex.device_name()).map_err(at)?;
+        let pc = PortConfig {
+            rx_queues: queues,
+            tx_queues: queues,
+            rx_descriptors: pcfg_desc as u16,
+            tx_descriptors: pcfg_desc as u16,
+            mtu: None,
+            promiscuous: true,
+        };
+        let mut p = Port::configure(&eal, id, &pc, &pool).map_err(at)?;
+        p.start().map_err(at)?;
+        let mac = p.mac().map_err(at)?;
+        log(&format!(
+            "exception path: {} (port {}), mac {}",
+            p.name(),
+            p.id(),
+            mac_str(mac)
+        ));
+        exception_mac = Some(MacAddr(mac));
+        ports.push(p);
+    }
+
     let macs = snapshot::effective_macs(cfg, &port_macs);
     let snap = snapshot::build(cfg, &macs).map_err(RunError::Config)?;
     log(&format!(
@@ -208,6 +238,7 @@ pub fn run_with(
     let ctx = RunCtx {
         cfg,
         macs,
+        exception_mac,
         cell: &cell,
         rule_text: Mutex::new(rule_text(cfg)),
         reloads: AtomicU64::new(0),
@@ -240,6 +271,7 @@ struct RunCtx<'a> {
     cfg: &'a Config,
     /// The MAC each interface runs with (reloads cannot change them).
     macs: Vec<MacAddr>,
+    exception_mac: Option<MacAddr>,
     cell: &'a SnapshotCell,
     /// (chain, text) of each rule of the running config, for metric labels.
     rule_text: Mutex<Vec<(&'static str, String)>>,
@@ -277,6 +309,11 @@ fn reload_once(ctx: &RunCtx<'_>, path: &std::path::Path) -> Result<usize, Config
             .iter()
             .zip(&old.interfaces)
             .all(|(a, b)| a.name == b.name && a.device == b.device && a.mac == b.mac);
+    let ex = |c: &Config| c.exception.as_ref().map(|e| e.device.clone());
+    if ex(&new) != ex(old) {
+        let line = new.exception.as_ref().map_or(1, |e| e.line);
+        return Err(new.error_at(line, "[exception] changed: restart dpnat to apply that"));
+    }
     if !same {
         let line = new
             .interfaces
@@ -329,7 +366,7 @@ fn launch<'e>(
         }
         let pipeline = Pipeline::new(
             ctx.cell.load().0,
-            snapshot::pipeline_config(ctx.cfg),
+            snapshot::pipeline_config(ctx.cfg, ctx.exception_mac),
             WorkerSlice { index: q, count },
             tsc() ^ (u64::from(q) << 48) ^ u64::from(std::process::id()),
         )

@@ -11,7 +11,7 @@
 use crate::config::{Config, ConfigError};
 use dataplane::nat::rules::{compile, CompileContext, RuleSpec};
 use dataplane::nat::{NatConfig, Snapshot};
-use dataplane::pipeline::PipelineConfig;
+use dataplane::pipeline::{Exception, PipelineConfig};
 use dataplane::route::fib::FibError;
 use dataplane::route::interfaces::InterfaceError;
 use dataplane::route::{Fib, Interfaces, Ipv4Cidr, MacAddr, StaticRoute};
@@ -132,8 +132,12 @@ pub fn build(cfg: &Config, macs: &[MacAddr]) -> Result<Snapshot, ConfigError> {
     Snapshot::new(rules, ifs, fib, nat).map_err(|e| cfg.error_at(nat_line, format!("[nat]: {e}")))
 }
 
-/// The per-worker pipeline settings the config implies.
-pub fn pipeline_config(cfg: &Config) -> PipelineConfig {
+/// The per-worker pipeline settings the config implies; `exception_mac` is
+/// the exception port's MAC when `[exception]` is configured (its port is
+/// the one after the interfaces). With `net_tap` the kernel interface has
+/// that very MAC, so the dataplane answers there with a neighbour of it
+/// (last octet flipped, locally administered).
+pub fn pipeline_config(cfg: &Config, exception_mac: Option<MacAddr>) -> PipelineConfig {
     let pass_non_ip = cfg
         .interfaces
         .iter()
@@ -144,8 +148,22 @@ pub fn pipeline_config(cfg: &Config) -> PipelineConfig {
                 .and_then(|p| u16::try_from(p).ok())
         })
         .collect();
+    let exception = match (&cfg.exception, exception_mac) {
+        (Some(_), Some(mac)) => u16::try_from(cfg.interfaces.len()).ok().map(|port| {
+            let mut ours = mac.0;
+            ours[0] |= 0x02;
+            ours[5] ^= 0x01;
+            Exception {
+                port,
+                mac: MacAddr(ours),
+                peer: mac,
+            }
+        }),
+        _ => None,
+    };
     PipelineConfig {
         pass_non_ip,
+        exception,
         ..PipelineConfig::default()
     }
 }
@@ -223,8 +241,33 @@ inside = ["192.168.88.0/24", "192.168.89.10-192.168.89.20"]
         assert_eq!(s.nat.timeouts.udp, 600);
         assert_eq!(s.nat.hairpin, dataplane::nat::HairpinMode::Rules);
         assert_eq!(s.fib.lookup("8.8.8.8".parse().unwrap()).unwrap().ifindex, 2);
-        let p = pipeline_config(&c);
+        let p = pipeline_config(&c, None);
         assert_eq!(p.pass_non_ip, vec![None, Some(0), None]);
+        assert_eq!(p.exception, None);
+        let with_ex = Config::parse(
+            &format!("{LAB}\n[exception]\ndevice = \"net_tap9,iface=host\"\n"),
+            "lab.toml",
+        )
+        .unwrap();
+        let mac = MacAddr([2, 0, 0, 0, 0, 9]);
+        assert_eq!(
+            pipeline_config(&with_ex, Some(mac)).exception,
+            Some(Exception {
+                port: 3,
+                mac: MacAddr([2, 0, 0, 0, 0, 8]),
+                peer: mac
+            })
+        );
+        let args = crate::eal_args::build(&with_ex);
+        assert!(
+            args.windows(2)
+                .any(|w| w[0] == "--vdev" && w[1] == "net_tap9,iface=host"),
+            "{args:?}"
+        );
+        let e = err(&format!(
+            "{LAB}\n[exception]\ndevice = \"net_tap0,iface=x\"\n"
+        ));
+        assert!(e.contains("already used by interface \"lan1\""), "{e}");
     }
 
     #[test]

@@ -109,7 +109,11 @@ fn dpnat_run_routes_pcap_to_pcap() {
     let input = wan_frames(200);
     let host_arp = arp([0xff; 6], 1, HOST_MAC, HOST, [0; 6], ROUTER_LAN);
     std::fs::write(dir.join("in.pcap"), pcap_bytes(&input)).unwrap();
-    std::fs::write(dir.join("lan-in.pcap"), pcap_bytes(std::slice::from_ref(&host_arp))).unwrap();
+    std::fs::write(
+        dir.join("lan-in.pcap"),
+        pcap_bytes(std::slice::from_ref(&host_arp)),
+    )
+    .unwrap();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

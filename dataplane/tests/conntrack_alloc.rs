@@ -2,12 +2,10 @@
 //! insert / lookup / on_packet / expire / remove on the session table and
 //! map_outbound / lookup / unref / tick on the mappings make zero heap
 //! allocations, even with enough churn to force hashbrown's tombstone
-//! cleanup. Counted on this test's thread only (see `support/alloc_counter.rs`).
+//! cleanup. Counted on this test's thread only (`allocation_counter::measure`),
+//! so the harness's own threads never show up in the count.
 
 use std::net::Ipv4Addr;
-
-#[path = "support/alloc_counter.rs"]
-mod alloc_counter;
 
 use dataplane::conntrack::ports::{PROTO_TCP, PROTO_UDP};
 use dataplane::conntrack::tcp::flags::{ACK, FIN, SYN};
@@ -101,9 +99,7 @@ fn steady_state_allocates_nothing() {
 
     // Warm up (first use of every slot), then count.
     run(40, &mut now);
-    let before = alloc_counter::allocations();
-    run(400, &mut now);
-    let allocs = alloc_counter::allocations() - before;
+    let allocs = allocation_counter::measure(|| run(400, &mut now)).count_total;
     eprintln!(
         "created {created} refused {refused} {:?} {:?}",
         table.stats(),

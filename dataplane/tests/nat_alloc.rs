@@ -2,8 +2,6 @@
 //! counting global allocator around thousands of packets of established
 //! flows, new-session creation (outbound, port-forward, hairpin) and expiry.
 
-#[path = "support/alloc_counter.rs"]
-mod alloc_counter;
 mod nat_common;
 use nat_common::*;
 
@@ -70,21 +68,22 @@ fn steady_state_bursts_allocate_nothing() {
     e.housekeeping(t(1), 1024);
 
     let created0 = e.stats().sessions_created;
-    let before = alloc_counter::allocations();
-    for r in 0..rounds {
-        let now = t(60 * (r + 1));
-        for (o, i) in out_pkts.iter().zip(&in_pkts) {
-            burst(&mut e, o, LAN, now);
-            burst(&mut e, i, WAN, now);
+    let allocs = allocation_counter::measure(|| {
+        for r in 0..rounds {
+            let now = t(60 * (r + 1));
+            for (o, i) in out_pkts.iter().zip(&in_pkts) {
+                burst(&mut e, o, LAN, now);
+                burst(&mut e, i, WAN, now);
+            }
+            for p in &new_pkts[r as usize] {
+                let in_if = if p[12] == 198 { WAN } else { LAN };
+                burst(&mut e, p, in_if, now);
+            }
+            while e.next_released().is_some() {}
+            e.housekeeping(now, 4096);
         }
-        for p in &new_pkts[r as usize] {
-            let in_if = if p[12] == 198 { WAN } else { LAN };
-            burst(&mut e, p, in_if, now);
-        }
-        while e.next_released().is_some() {}
-        e.housekeeping(now, 4096);
-    }
-    let allocs = alloc_counter::allocations() - before;
+    })
+    .count_total;
 
     let st = e.stats();
     assert!(

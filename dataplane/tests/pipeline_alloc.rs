@@ -1,46 +1,11 @@
-//! Zero allocations per burst in steady state (own test binary: it installs
-//! a counting global allocator).
+//! Zero allocations per burst in steady state (own test binary: linking
+//! `allocation_counter` installs its counting global allocator).
 
 mod pipeline_common;
 
 use dataplane::pipeline::{Io, Pipeline};
 use pipeline_common::nat::udp;
 use pipeline_common::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.with(|a| a.set(a.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.with(|a| a.set(a.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|a| a.get())
-}
-
 /// A sink that recycles preallocated buffers, like a mempool.
 struct PoolSink {
     free: Vec<Vec<u8>>,
@@ -126,14 +91,12 @@ fn steady_state_bursts_do_not_allocate() {
     for i in 0..4 {
         round(&mut p, &mut pool, 1_000 + i);
     }
-    let before = allocs();
-    for i in 0..1_000 {
-        round(&mut p, &mut pool, 2_000 + i);
-    }
-    assert_eq!(
-        allocs() - before,
-        0,
-        "allocations in 2000 steady-state bursts"
-    );
+    let allocs = allocation_counter::measure(|| {
+        for i in 0..1_000 {
+            round(&mut p, &mut pool, 2_000 + i);
+        }
+    })
+    .count_total;
+    assert_eq!(allocs, 0, "allocations in 2000 steady-state bursts");
     assert_eq!(p.engine().sessions().len(), 32);
 }

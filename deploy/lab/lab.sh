@@ -146,9 +146,10 @@ cmd_up() {
 	[ -n "$id" ] || id=$(lab_new_id)
 	lab_init "$id"
 	# Whatever happens from here, a failed or interrupted start leaves nothing.
-	trap 'lab_down "$LAB_ID"' EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	# (a repeated INT/TERM must not interrupt the teardown itself)
+	trap 'trap "" INT TERM; lab_down "$LAB_ID"' EXIT
+	trap 'trap "" INT TERM; exit 130' INT
+	trap 'trap "" INT TERM; exit 143' TERM
 	lab_up "$variant"
 	[ -n "$METRICS_PORT" ] && start_metrics_relay "$METRICS_PORT"
 	print_tries

@@ -90,6 +90,9 @@ e2e_lab_down() {
 
 e2e_cleanup() {
 	local id
+	# A second INT/TERM (timeout signals the child and then its group) must
+	# not cut the cleanup short and leave the lab behind.
+	trap '' INT TERM
 	# A scenario interrupted mid-run: stop its timeout (which stops the
 	# scenario); lab_down then ends whatever it started in the namespaces.
 	if [ -n "${E2E_CHILD:-}" ]; then
@@ -106,8 +109,8 @@ e2e_main_start() {
 	mkdir -p "$E2E_LOGS"
 	export E2E_LOGS
 	trap e2e_cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
+	trap 'trap "" INT TERM; exit 130' INT
+	trap 'trap "" INT TERM; exit 143' TERM
 	echo "# logs: $E2E_LOGS"
 }
 

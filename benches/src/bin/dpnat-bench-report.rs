@@ -1,7 +1,8 @@
 //! Measurements criterion cannot make, printed as one Markdown table each:
 //!
 //! - `memory`: bytes allocated by `Engine::new` for a table of N sessions
-//!   (counting allocator), resident memory after filling it, bytes/session;
+//!   (`allocation_counter`, whose global allocator this binary installs),
+//!   resident memory after filling it, bytes/session;
 //! - `allocs`: heap allocations per burst in steady state (fast path both
 //!   ways, session churn through the slow path, expiry): must be 0;
 //! - `scaling`: packets/s of one engine on one thread versus two engines on
@@ -11,13 +12,14 @@
 //!   smoke test's numbers; criterion's `fastpath` bench is the reference).
 //!
 //! Sizes come from `DPNAT_BENCH_SESSIONS`; `DPNAT_BENCH_THP=1` backs big
-//! tables with transparent huge pages.
+//! tables with transparent huge pages (see `benches::mem`).
 //!
 //! Usage: `dpnat-bench-report [memory|allocs|latency|scaling|quick]...` (all if
 //! none), or `dpnat-bench-report profile SESSIONS BURSTS` for a profiler.
 #![deny(unsafe_code)]
 
-use benches::counting::{self, Counting};
+use allocation_counter::measure;
+use benches::mem;
 use benches::scenario::{self, BurstBufs, Dir, Flows, BURST, T0};
 use benches::{env_sizes, pkt, Rng};
 use dataplane::conntrack::WorkerSlice;
@@ -25,19 +27,8 @@ use dataplane::nat::Verdict;
 use dataplane::wire::ip_proto;
 use std::time::{Duration, Instant as WallClock};
 
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
 fn mib(b: u64) -> f64 {
     b as f64 / (1 << 20) as f64
-}
-
-/// `AnonHugePages` of this process in bytes, if the kernel reports it.
-fn anon_huge() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
-    let line = s.lines().find(|l| l.starts_with("AnonHugePages:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 fn memory(sizes: &[usize]) {
@@ -45,16 +36,17 @@ fn memory(sizes: &[usize]) {
     println!("| sessions | table capacity | allocated by Engine::new | bytes/session (allocated) | RSS growth after fill | bytes/session (RSS) | fill rate |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for &n in sizes {
-        let rss0 = counting::rss_bytes().unwrap_or(0);
-        let c0 = counting::snapshot();
-        let mut e = scenario::engine(n, WorkerSlice::SINGLE);
-        let c1 = counting::snapshot();
+        let rss0 = mem::rss_bytes().unwrap_or(0);
+        let mut engine = None;
+        let alloc = measure(|| engine = Some(scenario::engine(n, WorkerSlice::SINGLE))).bytes_total;
+        let mut e = engine.expect("engine built");
         let t = WallClock::now();
-        let flows = Flows::populate(&mut e, n, ip_proto::UDP).expect("populate");
+        let mut filled = None;
+        let filling =
+            measure(|| filled = Some(Flows::populate(&mut e, n, ip_proto::UDP).expect("populate")));
+        let flows = filled.expect("flows populated");
         let fill = t.elapsed().as_secs_f64();
-        let c2 = counting::snapshot();
-        let rss1 = counting::rss_bytes().unwrap_or(0);
-        let alloc = c0.delta(c1).bytes;
+        let rss1 = mem::rss_bytes().unwrap_or(0);
         let grew = rss1.saturating_sub(rss0);
         let flows_bytes = (flows.len() * 8) as u64; // the bench's own per-flow record
         let grew_engine = grew.saturating_sub(flows_bytes);
@@ -67,14 +59,14 @@ fn memory(sizes: &[usize]) {
             grew_engine as f64 / n as f64,
             n as f64 / fill / 1e6
         );
-        if c1.delta(c2).allocs > 1 {
+        if filling.count_total > 1 {
             println!(
                 "|  | (filling allocated {} times, {:.1} MiB — the bench's flow list is 1 of them) |||||| ",
-                c1.delta(c2).allocs,
-                mib(c1.delta(c2).bytes)
+                filling.count_total,
+                mib(filling.bytes_total)
             );
         }
-        if let Some(h) = anon_huge() {
+        if let Some(h) = mem::anon_huge_bytes() {
             eprintln!("memory/{n}: AnonHugePages {:.0} MiB", mib(h));
         }
         drop(flows);
@@ -87,29 +79,29 @@ fn memory(sizes: &[usize]) {
 /// tables built alone, the rest (filtering index, fragments) by difference.
 fn breakdown(n: usize) {
     let cap = scenario::capacity(n) as usize;
-    let c0 = counting::snapshot();
-    let t = dataplane::conntrack::SessionTable::<dataplane::nat::Translation>::with_seed(
-        cap,
-        dataplane::conntrack::Timeouts::default(),
-        1,
-    );
-    let table = c0.delta(counting::snapshot()).bytes;
-    drop(t);
+    let table = measure(|| {
+        drop(dataplane::conntrack::SessionTable::<
+            dataplane::nat::Translation,
+        >::with_seed(
+            cap, dataplane::conntrack::Timeouts::default(), 1
+        ))
+    })
+    .bytes_total;
     let pool: Vec<std::net::Ipv4Addr> = (0..scenario::pool_len(n) as u32)
         .map(|i| std::net::Ipv4Addr::from(u32::from(scenario::POOL_BASE) + i))
         .collect();
-    let c1 = counting::snapshot();
-    let m = dataplane::conntrack::Mappings::new(
-        &pool,
-        WorkerSlice::SINGLE,
-        dataplane::conntrack::PortConfig {
-            max_mappings: cap + 1,
-            seed: 1,
-            ..dataplane::conntrack::PortConfig::DEFAULT
-        },
-    );
-    let maps = c1.delta(counting::snapshot()).bytes;
-    drop(m);
+    let maps = measure(|| {
+        drop(dataplane::conntrack::Mappings::new(
+            &pool,
+            WorkerSlice::SINGLE,
+            dataplane::conntrack::PortConfig {
+                max_mappings: cap + 1,
+                seed: 1,
+                ..dataplane::conntrack::PortConfig::DEFAULT
+            },
+        ))
+    })
+    .bytes_total;
     println!(
         "|  | of which: session table {:.1} MiB ({:.0} B/session), port mappings {:.1} MiB ({:.0} B/session) |||||| ",
         mib(table),
@@ -132,16 +124,17 @@ fn allocs(n: usize) {
         const BURSTS: usize = 20_000;
         for dir in [Dir::In2Out, Dir::Out2In] {
             let mut now = T0;
-            let c0 = counting::snapshot();
-            for i in 0..BURSTS {
-                b.fill(&flows, dir, &mut rng);
-                b.process(&mut e, Flows::in_if(dir), now, &mut out);
-                if i % 64 == 0 {
-                    now = now.add_millis(10);
-                    e.housekeeping(now, 64);
+            let d = measure(|| {
+                for i in 0..BURSTS {
+                    b.fill(&flows, dir, &mut rng);
+                    b.process(&mut e, Flows::in_if(dir), now, &mut out);
+                    if i % 64 == 0 {
+                        now = now.add_millis(10);
+                        e.housekeeping(now, 64);
+                    }
                 }
-            }
-            let d = c0.delta(counting::snapshot()).allocs;
+            })
+            .count_total;
             println!(
                 "| fast path {pname} {} + housekeeping | {BURSTS} | {} | {d} | {} |",
                 dir.label(),
@@ -162,19 +155,22 @@ fn allocs(n: usize) {
     let flows = 8 * n;
     let bursts = (2 * flows / BURST).max(1000);
     let mut created = 0usize;
-    let c0 = counting::snapshot();
-    for k in 0..bursts {
-        for (j, p) in buf.iter_mut().enumerate() {
-            let (s, sp, d, dp) = scenario::flow((k * BURST + j) % flows);
-            pkt::write_udp(p, s, sp, d, dp, b"churn");
-            if let Verdict::Forward { .. } = e.process(&mut p[..pkt::IP_LEN], scenario::LAN, now) {
-                created += 1;
+    let d = measure(|| {
+        for k in 0..bursts {
+            for (j, p) in buf.iter_mut().enumerate() {
+                let (s, sp, d, dp) = scenario::flow((k * BURST + j) % flows);
+                pkt::write_udp(p, s, sp, d, dp, b"churn");
+                if let Verdict::Forward { .. } =
+                    e.process(&mut p[..pkt::IP_LEN], scenario::LAN, now)
+                {
+                    created += 1;
+                }
             }
+            now = now.add_millis(step_ms);
+            e.housekeeping(now, 4 * BURST);
         }
-        now = now.add_millis(step_ms);
-        e.housekeeping(now, 4 * BURST);
-    }
-    let d = c0.delta(counting::snapshot()).allocs;
+    })
+    .count_total;
     println!(
         "| slow path churn: {} new UDP sessions, {} expired | {bursts} | {} | {d} | {} |",
         e.stats().sessions_created,
@@ -350,7 +346,7 @@ fn latency(bytes: usize) {
 }
 
 fn main() {
-    let thp = counting::huge_pages_from_env();
+    let thp = mem::huge_pages_from_env();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let want = |w: &str| args.is_empty() || args.iter().any(|a| a == w);
     let sizes = env_sizes(&[1_000, 1_000_000, 16_000_000]);
@@ -362,7 +358,7 @@ fn main() {
     println!(
         "dpnat-bench-report: sizes {sizes:?}, transparent huge pages {}",
         if thp {
-            "requested (MADV_HUGEPAGE)"
+            "requested (GLIBC_TUNABLES=glibc.malloc.hugetlb=1)"
         } else {
             "not requested"
         }

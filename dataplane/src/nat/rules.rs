@@ -49,7 +49,7 @@
 //! ```
 //!
 //! Rule indices everywhere (hits, counters, compile errors) are positions in
-//! the slice given to [`compile`], disabled rules included, so `dpnat ctl`
+//! the slice given to [`compile`], disabled rules included, so the metrics' `rule` label
 //! numbering matches RouterOS `print` numbering.
 
 use std::fmt;

@@ -69,6 +69,7 @@ use crate::route::arp::{self, ArpOutcome, MAX_ARP_FRAME_LEN};
 use crate::route::neighbor::{Hold, Learn, NeighborEvent, Resolve};
 use crate::route::{IfIndex, Interface, MacAddr, NeighborConfig, NeighborTable};
 use crate::stats::{DropReason, WorkerStats};
+use crate::wire::arp::{ArpOp, ArpPacket, ArpRepr};
 use crate::wire::checksum::{self, Delta};
 use crate::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr};
 use crate::wire::icmp::{self, msg_type, time_exceeded, unreachable};
@@ -127,10 +128,8 @@ pub struct PipelineConfig {
     /// ARP arriving on `in_port` leave unchanged on port `out` (e.g. to let
     /// IPv6 through a bridge-like pair); `None` or missing: count and drop.
     pub pass_non_ip: Vec<Option<u16>>,
-    /// Port of a kernel `net_tap` exception path: traffic addressed to the
-    /// router that the pipeline does not answer itself is sent there
-    /// unchanged instead of being dropped as `LocalDelivery`.
-    pub exception_port: Option<u16>,
+    /// A kernel `net_tap` exception path (see [`Exception`]).
+    pub exception: Option<Exception>,
     /// Neighbour entries retried / expired per housekeeping call.
     pub neighbor_budget: usize,
     /// Sessions expired per housekeeping call.
@@ -142,11 +141,35 @@ impl Default for PipelineConfig {
         PipelineConfig {
             neighbor: NeighborConfig::default(),
             pass_non_ip: Vec::new(),
-            exception_port: None,
+            exception: None,
             neighbor_budget: 64,
             expire_budget: 256,
         }
     }
+}
+
+/// The exception path: a port (beyond the interfaces) leading to a kernel
+/// `net_tap` interface that carries the router's addresses, so services on
+/// the host (SSH, DNS, ...) are reachable through the dataplane.
+///
+/// * To the kernel: traffic addressed to the router that the pipeline does
+///   not answer itself (not ICMP echo, not a NAT session or port forward),
+///   and IPv4 broadcasts, leave on `port` with destination MAC = the kernel
+///   interface's MAC (learned from the frames it sends; `peer` until then)
+///   and source MAC `mac`.
+/// * From the kernel: ARP requests are answered with `mac` for any address
+///   (the kernel sees the whole world behind the tap); IPv4 is routed by the
+///   FIB without NAT or TTL decrement (the host originated it) and resolved
+///   like forwarded traffic. Everything else is dropped and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exception {
+    pub port: u16,
+    /// Our MAC on the exception port (what proxy ARP answers with).
+    pub mac: MacAddr,
+    /// The kernel interface's MAC until a frame from it says otherwise. For
+    /// `net_tap` it is the port's own MAC (the PMD gives its MAC to the
+    /// kernel interface), so `mac` must differ from it.
+    pub peer: MacAddr,
 }
 
 /// What a frame turned into; returned by [`Pipeline::process`] for tests
@@ -186,6 +209,8 @@ pub struct Pipeline<P> {
     gen: Box<[u8]>,
     /// Snapshot version last taken from a [`SnapshotCell`].
     version: u64,
+    /// The kernel's MAC behind the exception port, once seen.
+    kernel_mac: Option<MacAddr>,
 }
 
 /// Errors building a pipeline.
@@ -272,6 +297,7 @@ impl<P: PacketBuf> Pipeline<P> {
             },
             gen: vec![0u8; MAX_FRAME].into_boxed_slice(),
             version: 0,
+            kernel_mac: None,
         })
     }
 
@@ -414,6 +440,11 @@ impl<P: PacketBuf> Pipeline<P> {
         now: Instant,
         io: &mut impl Io<P>,
     ) -> Outcome {
+        if let Some(ex) = self.cfg.exception {
+            if in_port == ex.port {
+                return self.kernel_frame(ex, pkt, now, io);
+            }
+        }
         let snap = Arc::clone(&self.snap);
         let Some(iface) = snap.interfaces.get(in_port) else {
             return self.drop_pkt(pkt, DropReason::NoRoute, io);
@@ -556,13 +587,93 @@ impl<P: PacketBuf> Pipeline<P> {
     }
 
     /// Traffic for the router that it does not answer itself.
-    fn local_other(&mut self, pkt: P, io: &mut impl Io<P>) -> Outcome {
-        match self.cfg.exception_port {
-            Some(port) => {
-                io.send(port, pkt);
+    fn local_other(&mut self, mut pkt: P, io: &mut impl Io<P>) -> Outcome {
+        match self.cfg.exception {
+            Some(ex) => {
+                let dst = self.kernel_mac.unwrap_or(ex.peer);
+                set_macs(pkt.bytes_mut(), dst, ex.mac);
+                io.send(ex.port, pkt);
                 Outcome::Exception
             }
             None => self.drop_pkt(pkt, DropReason::LocalDelivery, io),
+        }
+    }
+
+    /// A frame the host kernel sent through the exception port.
+    fn kernel_frame(
+        &mut self,
+        ex: Exception,
+        mut pkt: P,
+        now: Instant,
+        io: &mut impl Io<P>,
+    ) -> Outcome {
+        let frame = pkt.bytes_mut();
+        let (src_mac, ethertype, l2) = match EthernetFrame::new_checked(&frame[..]) {
+            Ok(e) => (e.src_addr(), e.ethertype(), e.payload_offset()),
+            Err(e) => return self.drop_pkt(pkt, e.reason(), io),
+        };
+        if src_mac.is_unicast() && src_mac != MacAddr::ZERO {
+            self.kernel_mac = Some(src_mac);
+        }
+        match ethertype {
+            EtherType::ARP => {
+                let req = frame
+                    .get(l2..)
+                    .and_then(|b| ArpPacket::new_checked(b).ok())
+                    .and_then(|p| ArpRepr::parse(&p).ok());
+                let Some(req) = req.filter(|r| r.op == ArpOp::Request) else {
+                    return self.drop_pkt(pkt, DropReason::ArpIgnored, io);
+                };
+                // Proxy: everything the kernel asks for is behind us.
+                let reply = ArpRepr {
+                    op: ArpOp::Reply,
+                    sender_mac: ex.mac,
+                    sender_ip: req.target_ip,
+                    target_mac: req.sender_mac,
+                    target_ip: req.sender_ip,
+                };
+                let eth = EthernetRepr {
+                    src: ex.mac,
+                    dst: req.sender_mac,
+                    vlan_tci: None,
+                    ethertype: EtherType::ARP,
+                };
+                let head = eth.buffer_len();
+                let g = &mut self.gen[..MIN_FRAME];
+                g.fill(0);
+                eth.emit(&mut EthernetFrame::new_unchecked(&mut g[..]));
+                reply.emit(&mut ArpPacket::new_unchecked(&mut g[head..]));
+                if !io.send_copy(ex.port, &self.gen[..MIN_FRAME]) {
+                    self.count(DropReason::NoBuffer);
+                }
+                io.free(pkt);
+                Outcome::Answered
+            }
+            EtherType::IPV4 => {
+                let Some(ipbuf) = frame.get(l2..) else {
+                    return self.drop_pkt(pkt, DropReason::Ipv4Truncated, io);
+                };
+                let dst = match Ipv4Packet::new_checked(ipbuf) {
+                    Ok(ip) => match ip.validate_rfc1812() {
+                        Ok(()) => ip.dst_addr(),
+                        Err(e) => return self.drop_pkt(pkt, e.reason(), io),
+                    },
+                    Err(e) => return self.drop_pkt(pkt, e.reason(), io),
+                };
+                let snap = Arc::clone(&self.snap);
+                if snap.interfaces.is_local(dst) || is_unroutable_dst(dst) || dst.is_broadcast() {
+                    return self.drop_pkt(pkt, DropReason::LocalDelivery, io);
+                }
+                let Some(nh) = snap.fib.lookup(dst) else {
+                    return self.drop_pkt(pkt, DropReason::NoRoute, io);
+                };
+                let Some(egress) = snap.interfaces.get(nh.ifindex) else {
+                    return self.drop_pkt(pkt, DropReason::NoRoute, io);
+                };
+                set_macs(frame, MacAddr::ZERO, egress.mac);
+                self.send_to_neighbor(pkt, egress, nh.neighbor_for(dst), now, io)
+            }
+            _ => self.drop_pkt(pkt, DropReason::EthUnsupportedType, io),
         }
     }
 
@@ -813,6 +924,20 @@ impl<P: PacketBuf> Pipeline<P> {
         Ipv4Packet::new_unchecked(&mut ipbuf[..]).decrement_ttl();
         // L2 source now; destination once the neighbour is known.
         set_macs(frame, MacAddr::ZERO, egress.mac);
+        self.send_to_neighbor(pkt, egress, next_hop, now, io)
+    }
+
+    /// Sends `pkt` (L3 done) to `next_hop` on `egress`, or holds it while
+    /// ARP resolves.
+    fn send_to_neighbor(
+        &mut self,
+        pkt: P,
+        egress: &Interface,
+        next_hop: Ipv4Addr,
+        now: Instant,
+        io: &mut impl Io<P>,
+    ) -> Outcome {
+        let out_if = egress.index;
         match self.neighbors.resolve(next_hop, now) {
             Resolve::Ready(mac) => {
                 transmit(pkt, egress, mac, &mut self.gen, self.engine.stats_mut(), io)
