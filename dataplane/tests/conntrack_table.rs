@@ -522,3 +522,25 @@ fn zero_capacity_table_is_always_full() {
     assert_eq!(add(&mut tb, 1, 1, UDP, t(0)), Err(InsertError::TableFull));
     assert_eq!(tb.expire(t(0), 10, |_| {}), 0);
 }
+
+#[test]
+fn expiry_is_exact_and_cheap_far_from_the_epoch() {
+    // `now` is milliseconds since an arbitrary epoch: a wall-clock one puts
+    // it decades from 0, which must not cost anything extra.
+    let t0 = 1_700_000_000_000u64;
+    let mut tb = table(1000);
+    for i in 0..1000u16 {
+        add(
+            &mut tb,
+            1 + (i / 200) as u8,
+            i,
+            UDP,
+            Instant(t0 + u64::from(i)),
+        )
+        .unwrap();
+    }
+    assert_eq!(tb.expire(Instant(t0 + 299_999), 1000, |_| {}), 0);
+    assert_eq!(tb.expire(Instant(t0 + 300_000), 1000, |_| {}), 1);
+    assert_eq!(tb.expire(Instant(t0 + 301_000), 1000, |_| {}), 999);
+    assert!(tb.is_empty());
+}

@@ -331,6 +331,8 @@ struct Wheel {
     heads: Box<[u32]>,
     bits: [Bits; 2],
     cur: u64,
+    /// Entries filed.
+    len: usize,
 }
 
 impl Wheel {
@@ -339,6 +341,7 @@ impl Wheel {
             heads: vec![NIL; 2 * WHEEL_SLOTS].into_boxed_slice(),
             bits: [Bits::new(), Bits::new()],
             cur: 0,
+            len: 0,
         }
     }
 
@@ -689,6 +692,11 @@ impl<T> SessionTable<T> {
             (self.slots.len() - 1) as u32
         };
         self.class_count[class as usize] += 1;
+        if self.wheel.len == 0 {
+            // An empty wheel may restart anywhere: start it at this insert,
+            // so a `now` far from 0 (any epoch) costs no cascade per 49 days.
+            self.wheel.cur = now.0;
+        }
         self.link(index);
 
         self.index.insert(h_orig, index << 1);
@@ -983,6 +991,7 @@ impl<T> SessionTable<T> {
         let Some(d) = self.deadline_of(i) else {
             return;
         };
+        self.wheel.len += 1;
         let l = self.wheel.slot_for(d);
         let head = self.wheel.heads[l as usize];
         if head == NIL {
@@ -1003,6 +1012,9 @@ impl<T> SessionTable<T> {
         let (prev, next, l) = (slot.prev, slot.next, slot.list);
         if l == NIL {
             return;
+        }
+        if l != TRANSITORY {
+            self.wheel.len -= 1;
         }
         if prev != NIL {
             self.slots[prev as usize].next = next;
