@@ -770,7 +770,8 @@ impl<P: PacketBuf> Pipeline<P> {
             }
         }
 
-        let verdict = self.engine.process(ipbuf, in_port, now);
+        // Validated above (new_checked + validate_rfc1812): don't pay for it twice.
+        let verdict = self.engine.process_checked(ipbuf, in_port, now);
         match verdict {
             Verdict::Drop(DropReason::NoMapping) if dst_local => {
                 // Addressed to the router and no session or forward owns it:
