@@ -64,6 +64,7 @@ mod snapshot_cell;
 pub use snapshot_cell::SnapshotCell;
 
 use crate::conntrack::{Instant, WorkerSlice};
+use crate::nat::engine::BURST_MAX;
 use crate::nat::{Engine, Snapshot, Verdict};
 use crate::route::arp::{self, ArpOutcome, MAX_ARP_FRAME_LEN};
 use crate::route::neighbor::{Hold, Learn, NeighborEvent, Resolve};
@@ -228,6 +229,17 @@ impl std::fmt::Display for PipelineError {
 }
 
 impl std::error::Error for PipelineError {}
+
+/// The IPv4 packet of an Ethernet frame (after any 802.1Q tag), for the
+/// engine's prefetch; `None` for anything else.
+fn ipv4_slice<P: PacketBuf>(p: &mut P) -> Option<&[u8]> {
+    let frame = p.bytes_mut();
+    let l2 = match EthernetFrame::new_checked(&frame[..]) {
+        Ok(e) if e.ethertype() == EtherType::IPV4 => e.payload_offset(),
+        _ => return None,
+    };
+    frame.get(l2..)
+}
 
 fn min_mtu(snap: &Snapshot) -> u16 {
     snap.interfaces
@@ -397,8 +409,36 @@ impl<P: PacketBuf> Pipeline<P> {
         now: Instant,
         io: &mut impl Io<P>,
     ) {
-        for p in pkts {
-            self.process(in_port, p, now, io);
+        // One snapshot reference for the whole burst (the snapshot only
+        // changes between bursts).
+        let snap = Arc::clone(&self.snap);
+        let kernel = self.cfg.exception.is_some_and(|ex| ex.port == in_port);
+        let mut it = pkts.into_iter();
+        loop {
+            // Up to BURST_MAX frames at a time, on the stack: their IPv4
+            // headers go to the engine's prefetch before any is processed.
+            let mut chunk: [Option<P>; BURST_MAX] = std::array::from_fn(|_| None);
+            let mut n = 0;
+            for (slot, p) in chunk.iter_mut().zip(&mut it) {
+                *slot = Some(p);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            if !kernel {
+                self.engine.prefetch_burst(
+                    chunk[..n]
+                        .iter_mut()
+                        .filter_map(|p| ipv4_slice(p.as_mut()?)),
+                );
+            }
+            for p in chunk[..n].iter_mut().filter_map(Option::take) {
+                self.frame(&snap, in_port, p, now, io);
+            }
+            if n < BURST_MAX {
+                break;
+            }
         }
         self.drain_released(now, io);
     }
@@ -433,8 +473,15 @@ impl<P: PacketBuf> Pipeline<P> {
     }
 
     /// Handles one frame received on `in_port`.
-    pub fn process(
+    pub fn process(&mut self, in_port: u16, pkt: P, now: Instant, io: &mut impl Io<P>) -> Outcome {
+        let snap = Arc::clone(&self.snap);
+        self.frame(&snap, in_port, pkt, now, io)
+    }
+
+    /// [`Pipeline::process`] with the current snapshot in `snap`.
+    fn frame(
         &mut self,
+        snap: &Snapshot,
         in_port: u16,
         mut pkt: P,
         now: Instant,
@@ -445,7 +492,6 @@ impl<P: PacketBuf> Pipeline<P> {
                 return self.kernel_frame(ex, pkt, now, io);
             }
         }
-        let snap = Arc::clone(&self.snap);
         let Some(iface) = snap.interfaces.get(in_port) else {
             return self.drop_pkt(pkt, DropReason::NoRoute, io);
         };
@@ -471,7 +517,7 @@ impl<P: PacketBuf> Pipeline<P> {
                     // Link broadcast: never forwarded, nothing we answer.
                     return self.local_other(pkt, io);
                 }
-                self.ipv4(iface, pkt, l2, eth_src, vlan, now, io)
+                self.ipv4(snap, iface, pkt, l2, eth_src, vlan, now, io)
             }
             _ => match self
                 .cfg
@@ -680,6 +726,7 @@ impl<P: PacketBuf> Pipeline<P> {
     #[allow(clippy::too_many_arguments)]
     fn ipv4(
         &mut self,
+        snap: &Snapshot,
         iface: &Interface,
         mut pkt: P,
         l2: usize,
@@ -708,8 +755,7 @@ impl<P: PacketBuf> Pipeline<P> {
             }
             Err(e) => return self.drop_pkt(pkt, e.reason(), io),
         };
-        let snap = Arc::clone(&self.snap);
-        if is_broadcastish(&snap, dst) {
+        if is_broadcastish(snap, dst) {
             return self.local_other(pkt, io);
         }
         if is_unroutable_dst(dst) {
@@ -820,7 +866,7 @@ impl<P: PacketBuf> Pipeline<P> {
                 Outcome::Answered
             }
             Verdict::Forward { out_if, next_hop } => self.forward(
-                iface, pkt, l2, eth_src, vlan, saved, out_if, next_hop, now, io,
+                snap, iface, pkt, l2, eth_src, vlan, saved, out_if, next_hop, now, io,
             ),
         }
     }
@@ -850,6 +896,7 @@ impl<P: PacketBuf> Pipeline<P> {
     #[allow(clippy::too_many_arguments)]
     fn forward(
         &mut self,
+        snap: &Snapshot,
         iface: &Interface,
         mut pkt: P,
         l2: usize,
@@ -861,7 +908,6 @@ impl<P: PacketBuf> Pipeline<P> {
         now: Instant,
         io: &mut impl Io<P>,
     ) -> Outcome {
-        let snap = Arc::clone(&self.snap);
         let Some(egress) = snap.interfaces.get(out_if) else {
             return self.drop_pkt(pkt, DropReason::NoRoute, io);
         };
@@ -905,7 +951,7 @@ impl<P: PacketBuf> Pipeline<P> {
             };
             let built = build_error_frame(
                 &mut self.gen,
-                &snap,
+                snap,
                 iface.index,
                 eth_src,
                 vlan,
