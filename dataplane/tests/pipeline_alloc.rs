@@ -37,15 +37,7 @@ fn steady_state_bursts_do_not_allocate() {
     let mut p: Pipeline<Vec<u8>> = pipeline(&[MASQ_WAN, FWD_443]);
     let mut sink = Sink::default();
     introduce(&mut p, &mut sink, WAN, GATEWAY, GW_MAC, PUBLIC, t(0));
-    introduce(
-        &mut p,
-        &mut sink,
-        LAN1,
-        CLIENT,
-        CLIENT_MAC,
-        ROUTER_LAN1,
-        t(0),
-    );
+    introduce_client(&mut p, &mut sink, t(0));
 
     let outbound: Vec<Vec<u8>> = (0..32)
         .map(|i| {

@@ -30,15 +30,7 @@ fn with_exception() -> Pipeline<Vec<u8>> {
 fn ssh_to_the_router_goes_to_the_kernel_and_back() {
     let mut p = with_exception();
     let mut sink = Sink::default();
-    introduce(
-        &mut p,
-        &mut sink,
-        LAN1,
-        CLIENT,
-        CLIENT_MAC,
-        ROUTER_LAN1,
-        t(0),
-    );
+    introduce_client(&mut p, &mut sink, t(0));
     let syn_ip = tcp(CLIENT, 40000, ROUTER_LAN1, 22, SYN, b"");
     let syn = ip_frame(LAN1_MAC, CLIENT_MAC, &syn_ip);
     assert_eq!(p.process(LAN1, syn, t(1), &mut sink), Outcome::Exception);

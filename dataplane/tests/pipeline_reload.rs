@@ -19,15 +19,7 @@ fn reload_keeps_established_flows_and_applies_new_rules_to_new_ones() {
     assert!(!p.refresh(&cell), "same snapshot: nothing to swap");
     let mut sink = Sink::default();
     introduce(&mut p, &mut sink, WAN, GATEWAY, GW_MAC, PUBLIC, t(0));
-    introduce(
-        &mut p,
-        &mut sink,
-        LAN1,
-        CLIENT,
-        CLIENT_MAC,
-        ROUTER_LAN1,
-        t(0),
-    );
+    introduce_client(&mut p, &mut sink, t(0));
 
     let out_a = |p: &mut Pipeline<Vec<u8>>, sink: &mut Sink, sport: u16, now| {
         let f = ip_frame(LAN1_MAC, CLIENT_MAC, &udp(CLIENT, sport, OUTSIDE, 53, b"q"));

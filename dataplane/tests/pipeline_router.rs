@@ -13,15 +13,7 @@ use pipeline_common::*;
 fn arp_request_for_router_gets_exact_reply_and_learns_sender() {
     let mut p = pipeline(&[MASQ_WAN]);
     let mut sink = Sink::default();
-    let reply = introduce(
-        &mut p,
-        &mut sink,
-        LAN1,
-        CLIENT,
-        CLIENT_MAC,
-        ROUTER_LAN1,
-        t(0),
-    );
+    let reply = introduce_client(&mut p, &mut sink, t(0));
     let expected = arp_frame(CLIENT_MAC, 2, LAN1_MAC, ROUTER_LAN1, CLIENT_MAC, CLIENT);
     assert_eq!(reply, expected);
     assert_eq!(sink.freed, 1, "the request buffer is given back");
@@ -190,15 +182,7 @@ fn outbound_udp_is_held_until_arp_then_masqueraded_with_correct_macs() {
 fn outbound_tcp_is_masqueraded_and_return_traffic_translated() {
     let mut p = pipeline(&[MASQ_WAN]);
     let mut sink = Sink::default();
-    introduce(
-        &mut p,
-        &mut sink,
-        LAN1,
-        CLIENT,
-        CLIENT_MAC,
-        ROUTER_LAN1,
-        t(0),
-    );
+    introduce_client(&mut p, &mut sink, t(0));
     let syn = ip_frame(
         LAN1_MAC,
         CLIENT_MAC,
@@ -366,15 +350,7 @@ fn hairpin_same_subnet_auto_shows_the_public_address_to_the_server() {
         ROUTER_LAN1,
         t(0),
     );
-    introduce(
-        &mut p,
-        &mut sink,
-        LAN1,
-        CLIENT,
-        CLIENT_MAC,
-        ROUTER_LAN1,
-        t(0),
-    );
+    introduce_client(&mut p, &mut sink, t(0));
     let syn = ip_frame(
         LAN1_MAC,
         CLIENT_MAC,
@@ -458,15 +434,7 @@ fn hairpin_to_another_subnet_works_without_a_rule() {
         ROUTER_LAN2,
         t(0),
     );
-    introduce(
-        &mut p,
-        &mut sink,
-        LAN1,
-        CLIENT,
-        CLIENT_MAC,
-        ROUTER_LAN1,
-        t(0),
-    );
+    introduce_client(&mut p, &mut sink, t(0));
     let syn = ip_frame(
         LAN1_MAC,
         CLIENT_MAC,

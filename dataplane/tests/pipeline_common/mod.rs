@@ -195,6 +195,11 @@ pub fn introduce(
     out.pop().unwrap().1
 }
 
+/// [`introduce`] for the usual LAN client (192.168.88.10 on LAN1).
+pub fn introduce_client(p: &mut Pipeline<Vec<u8>>, sink: &mut Sink, now: Instant) -> Vec<u8> {
+    introduce(p, sink, LAN1, CLIENT, CLIENT_MAC, ROUTER_LAN1, now)
+}
+
 /// The IPv4 packet inside an untagged frame (padding cut at total length).
 pub fn ip_of(frame: &[u8]) -> &[u8] {
     let ip = &frame[14..];
